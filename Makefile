@@ -1,0 +1,81 @@
+# Nimbus build. `make` builds build/nimbus; `make test` runs every test;
+# `make test SAN=1` runs the same suite under ASan + UBSan.
+PKGS      := libmicrohttpd jansson libxml-2.0 openssl sqlite3 libcurl
+DEB_PKGS  := build-essential pkg-config libmicrohttpd-dev libjansson-dev libxml2-dev \
+             libssl-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev libpq-dev \
+             python3-pytest python3-azure azure-cli wrk iproute2 util-linux
+CC        ?= cc
+WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS    ?= -O2 -g
+CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude
+LDLIBS    += -lpthread
+
+ifeq ($(SAN),1)
+BUILD     := build/san
+CFLAGS    += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS   += -fsanitize=address,undefined
+else
+BUILD     := build
+endif
+
+# pkg-config is only consulted once the packages exist (make deps installs them).
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+SRCS      := $(wildcard src/*.c src/*/*.c)
+OBJS      := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+APP       ?= examples/quickstart
+PYTEST    := /usr/bin/python3 -m pytest
+
+.PHONY: all deps run test unit conformance clean bench fmt-check
+
+all: $(BUILD)/nimbus
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/obj/%.o: src/%.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/nimbus: $(OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
+$(BUILD)/libnimbus.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnimbus.a | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libnimbus.a $(LDFLAGS) \
+	  $(PKG_LIBS) $$(pkg-config --libs cmocka) $(LDLIBS)
+
+run: $(BUILD)/nimbus
+	$(BUILD)/nimbus start $(APP) --data $(APP)/.nimbus
+
+unit: $(UNIT_BINS)
+	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
+
+conformance: $(BUILD)/nimbus
+	NIMBUS_BIN=$(abspath $(BUILD)/nimbus) $(PYTEST) -q tests/conformance
+
+test: unit conformance
+
+bench: $(BUILD)/nimbus
+	bench/queue/run.sh
+
+clean:
+	rm -rf build
+
+-include $(OBJS:.o=.d)
