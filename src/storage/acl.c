@@ -24,8 +24,7 @@ static int normalize_time(const char *s, char out[32])
     long offset_min = 0;
     /* A trailing +hh:mm / -hh:mm offset. It must follow a time, hence the
      * position check: the '-' of the date itself is at index 4 or 7. */
-    if (n >= 17 && (s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':' &&
-        memchr(s, 'T', n)) {
+    if (n >= 17 && (s[n - 6] == '+' || s[n - 6] == '-') && s[n - 3] == ':' && memchr(s, 'T', n)) {
         const char *o = s + n - 5;
         for (int i = 0; i < 5; i++)
             if (i != 2 && (o[i] < '0' || o[i] > '9')) return -1;
@@ -46,7 +45,8 @@ static int normalize_time(const char *s, char out[32])
     const char *dot = memchr(s, '.', n);
     if (dot) {
         const char *d = dot + 1;
-        for (int i = 0; i < 7 && d < s + n && *d >= '0' && *d <= '9'; i++, d++) iso[20 + i] = *d;
+        for (int i = 0; i < 7 && d < s + n && *d >= '0' && *d <= '9'; i++, d++)
+            iso[20 + i] = *d;
     }
     memcpy(out, iso, NB_ISO8601_LEN);
     return 0;

@@ -4,9 +4,9 @@
  * chars, dates always held in the normalised form clients can parse back. */
 #ifndef NB_STORAGE_ACL_H
 #define NB_STORAGE_ACL_H
-#include <stddef.h>
 #include "core/buf.h"
 #include "core/err.h"
+#include <stddef.h>
 
 #define NB_ACL_MAX 5
 #define NB_ACL_ID_MAX 64

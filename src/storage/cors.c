@@ -22,8 +22,10 @@ static bool next_item(const char **p, const char **item, size_t *len)
         const char *end = strchr(s, ',');
         size_t n = end ? (size_t)(end - s) : strlen(s);
         *p = end ? end + 1 : s + n;
-        while (n && (*s == ' ' || *s == '\t')) s++, n--;
-        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+        while (n && (*s == ' ' || *s == '\t'))
+            s++, n--;
+        while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+            n--;
         if (n) {
             *item = s;
             *len = n;
@@ -139,7 +141,7 @@ static const char *allow_origin(const struct nb_cors_rule *r, const char *origin
 
 static void missing_header(struct nb_req *req, struct nb_resp *resp, const char *name)
 {
-    struct nb_kv extra = { "HeaderName", name, strlen(name) };
+    struct nb_kv extra = {"HeaderName", name, strlen(name)};
     nb_storage_error_xml(req, resp, "MissingRequiredHeader", NULL, &extra, 1);
 }
 

@@ -4,10 +4,10 @@
  * requests. Reads no state of its own; the caller passes the document. */
 #ifndef NB_STORAGE_CORS_H
 #define NB_STORAGE_CORS_H
-#include <stddef.h>
 #include "core/err.h"
 #include "http/request.h"
 #include "storage/service_props.h"
+#include <stddef.h>
 
 struct nb_cors_rule {
     char *origins;         /* comma list, or "*"; heap */

@@ -4,8 +4,8 @@
  * the OData JSON body (table). The table is static and read-only. */
 #ifndef NB_STORAGE_ERRORS_H
 #define NB_STORAGE_ERRORS_H
-#include <stddef.h>
 #include "http/request.h"
+#include <stddef.h>
 
 struct nb_storage_error {
     const char *code;    /* e.g. "QueueNotFound" */

@@ -13,8 +13,8 @@
 #include <string.h>
 #include <strings.h>
 
-#define VERSION_MAX 16        /* "1.0"; room for whatever a client sends */
-#define CORS_FIELD_MAX 4096   /* per CorsRule element, before escaping */
+#define VERSION_MAX 16      /* "1.0"; room for whatever a client sends */
+#define CORS_FIELD_MAX 4096 /* per CorsRule element, before escaping */
 #define PROPS_DOC_MAX (1 << 20)
 
 static const char default_doc[] =
@@ -106,9 +106,12 @@ static int read_bool(xmlNodePtr parent, const char *name, bool *out)
     if (!n) return 0;
     char *t = nb_storage_xml_text(n, 1);
     int rc = 0;
-    if (strcasecmp(t, "true") == 0 || strcmp(t, "1") == 0) *out = true;
-    else if (strcasecmp(t, "false") == 0 || strcmp(t, "0") == 0) *out = false;
-    else rc = -1;
+    if (strcasecmp(t, "true") == 0 || strcmp(t, "1") == 0)
+        *out = true;
+    else if (strcasecmp(t, "false") == 0 || strcmp(t, "0") == 0)
+        *out = false;
+    else
+        rc = -1;
     free(t);
     return rc;
 }
@@ -178,15 +181,17 @@ static int is_space(char c)
 /* Every comma-separated item of `methods` is a verb Azure allows in CORS. */
 static int methods_valid(const char *methods)
 {
-    static const char *const verbs[] = { "DELETE", "GET",     "HEAD", "MERGE",
-                                         "POST",   "OPTIONS", "PUT",  "PATCH" };
+    static const char *const verbs[] = {"DELETE", "GET",     "HEAD", "MERGE",
+                                        "POST",   "OPTIONS", "PUT",  "PATCH"};
     const char *p = methods;
     for (;;) {
         const char *end = strchr(p, ',');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         const char *s = p;
-        while (len && is_space(*s)) s++, len--;
-        while (len && is_space(s[len - 1])) len--;
+        while (len && is_space(*s))
+            s++, len--;
+        while (len && is_space(s[len - 1]))
+            len--;
         int ok = 0;
         for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
             if (strlen(verbs[i]) == len && strncasecmp(verbs[i], s, len) == 0) ok = 1;
@@ -289,8 +294,10 @@ static enum nb_err put_bool(struct nb_buf *b, const char *name, bool v)
 static enum nb_err put_retention(struct nb_buf *b, const struct retention *rp)
 {
     if (rp->enabled)
-        return nb_buf_printf(b, "<RetentionPolicy><Enabled>true</Enabled><Days>%ld</Days>"
-                                "</RetentionPolicy>", rp->days);
+        return nb_buf_printf(b,
+                             "<RetentionPolicy><Enabled>true</Enabled><Days>%ld</Days>"
+                             "</RetentionPolicy>",
+                             rp->days);
     return nb_buf_adds(b, "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy>");
 }
 
@@ -327,8 +334,8 @@ static enum nb_err write_props(const struct props *p, struct nb_buf *b)
         if (!rc) rc = put_text(b, "AllowedMethods", r->methods);
         if (!rc) rc = put_text(b, "AllowedHeaders", r->allowed_headers);
         if (!rc) rc = put_text(b, "ExposedHeaders", r->exposed_headers);
-        if (!rc) rc = nb_buf_printf(b, "<MaxAgeInSeconds>%ld</MaxAgeInSeconds></CorsRule>",
-                                    r->max_age);
+        if (!rc)
+            rc = nb_buf_printf(b, "<MaxAgeInSeconds>%ld</MaxAgeInSeconds></CorsRule>", r->max_age);
     }
     if (!rc && p->ncors) rc = nb_buf_adds(b, "</Cors>");
     if (!rc && p->default_version) rc = put_text(b, "DefaultServiceVersion", p->default_version);

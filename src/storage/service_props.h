@@ -4,10 +4,10 @@
  * what a client reads back has all four sections in Azure's order. */
 #ifndef NB_STORAGE_SERVICE_PROPS_H
 #define NB_STORAGE_SERVICE_PROPS_H
-#include <stddef.h>
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
+#include <stddef.h>
 
 #define NB_CORS_MAX_RULES 5
 

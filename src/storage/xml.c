@@ -66,8 +66,10 @@ char *nb_storage_xml_text(xmlNodePtr node, int trim)
     out[n] = '\0';
     if (trim) {
         size_t start = 0;
-        while (start < n && is_space(out[start])) start++;
-        while (n > start && is_space(out[n - 1])) n--;
+        while (start < n && is_space(out[start]))
+            start++;
+        while (n > start && is_space(out[n - 1]))
+            n--;
         memmove(out, out + start, n - start);
         out[n - start] = '\0';
     }

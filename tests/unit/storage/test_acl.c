@@ -25,9 +25,8 @@ static void test_empty(void **state)
     assert_null(code);
     assert_int_equal(parse("  \r\n", &acl, &code), NB_OK);
     assert_int_equal(acl.n, 0);
-    assert_int_equal(parse("<?xml version='1.0' encoding='utf-8'?>\n<SignedIdentifiers />", &acl,
-                           &code),
-                     NB_OK);
+    assert_int_equal(
+        parse("<?xml version='1.0' encoding='utf-8'?>\n<SignedIdentifiers />", &acl, &code), NB_OK);
     assert_int_equal(acl.n, 0);
     assert_int_equal(nb_acl_parse_xml(NULL, 0, &acl, NULL), NB_OK);
 }
@@ -191,10 +190,8 @@ int main(void)
 {
     xmlInitParser();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty),
-        cmocka_unit_test(test_parse_and_normalise),
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_empty),       cmocka_unit_test(test_parse_and_normalise),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_no_entities),
     };
     return cmocka_run_group_tests_name("storage/acl", tests, NULL, NULL);

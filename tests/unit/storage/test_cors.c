@@ -12,21 +12,20 @@
 #include "storage/cors.h"
 #include "storage/service_props.h"
 
-#define PROPS(rules)                                                                           \
-    "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties><Logging><Version>" \
-    "1.0</Version><Delete>false</Delete><Read>false</Read><Write>false</Write>"               \
-    "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></Logging><Cors>" rules      \
+#define PROPS(rules)                                                                               \
+    "<?xml version=\"1.0\" encoding=\"utf-8\"?><StorageServiceProperties><Logging><Version>"       \
+    "1.0</Version><Delete>false</Delete><Read>false</Read><Write>false</Write>"                    \
+    "<RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></Logging><Cors>" rules            \
     "</Cors></StorageServiceProperties>"
-#define RULE(o, m, ah, eh, age)                                                                \
-    "<CorsRule><AllowedOrigins>" o "</AllowedOrigins><AllowedMethods>" m "</AllowedMethods>" \
-    "<AllowedHeaders>" ah "</AllowedHeaders><ExposedHeaders>" eh "</ExposedHeaders>"         \
+#define RULE(o, m, ah, eh, age)                                                                    \
+    "<CorsRule><AllowedOrigins>" o "</AllowedOrigins><AllowedMethods>" m "</AllowedMethods>"       \
+    "<AllowedHeaders>" ah "</AllowedHeaders><ExposedHeaders>" eh "</ExposedHeaders>"               \
     "<MaxAgeInSeconds>" age "</MaxAgeInSeconds></CorsRule>"
 
 static const char *const props =
     PROPS(RULE("http://a.test, HTTP://B.test", "GET,PUT", "x-ms-meta-*,content-type",
-               "x-ms-meta-*,x-ms-request-id", "200")
-              RULE("*", "GET, DELETE", "*", "", "60")
-                  RULE("http://c.test", "POST", "x-ms-version", "", "5"));
+               "x-ms-meta-*,x-ms-request-id", "200") RULE("*", "GET, DELETE", "*", "", "60")
+              RULE("http://c.test", "POST", "x-ms-version", "", "5"));
 
 struct ctx {
     struct nb_req req;
@@ -48,7 +47,7 @@ static void setup_req(struct ctx *c, const char *method)
 
 static void add_header(struct ctx *c, const char *name, const char *value)
 {
-    c->headers[c->req.nheaders++] = (struct nb_kv){ name, value, strlen(value) };
+    c->headers[c->req.nheaders++] = (struct nb_kv){name, value, strlen(value)};
 }
 
 static void teardown_req(struct ctx *c)
@@ -126,7 +125,8 @@ static void test_preflight_ok(void **state)
     assert_int_equal(c.resp.status, 200);
     assert_null(c.resp.error_code);
     assert_int_equal(c.resp.body.len, 0);
-    assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Allow-Origin"), "http://a.test");
+    assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Allow-Origin"),
+                        "http://a.test");
     assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Allow-Methods"), "PUT");
     assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Allow-Headers"),
                         "x-ms-meta-one,content-type");
@@ -204,7 +204,8 @@ static void test_decorate(void **state)
     nb_resp_header(&c.req, &c.resp, "x-ms-meta-Color", "blue");
     nb_resp_header(&c.req, &c.resp, "Vary", "Accept-Encoding");
     nb_cors_decorate(&c.req, &c.resp, props);
-    assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Allow-Origin"), "http://a.test");
+    assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Allow-Origin"),
+                        "http://a.test");
     assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Expose-Headers"),
                         "x-ms-meta-*,x-ms-request-id,x-ms-meta-Color");
     assert_string_equal(nb_resp_get_header(&c.resp, "Access-Control-Allow-Credentials"), "true");
@@ -223,9 +224,9 @@ static void test_decorate(void **state)
     teardown_req(&c);
 
     /* no Origin, no matching rule, or no document: nothing added */
-    const char *origins[] = { NULL, "http://z.test", "http://a.test" };
-    const char *docs[] = { props, props, NULL };
-    const char *methods[] = { "GET", "PUT", "GET" };
+    const char *origins[] = {NULL, "http://z.test", "http://a.test"};
+    const char *docs[] = {props, props, NULL};
+    const char *methods[] = {"GET", "PUT", "GET"};
     for (int i = 0; i < 3; i++) {
         setup_req(&c, methods[i]);
         if (origins[i]) add_header(&c, "Origin", origins[i]);
@@ -239,10 +240,8 @@ int main(void)
 {
     xmlInitParser();
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_match),
-        cmocka_unit_test(test_preflight_ok),
-        cmocka_unit_test(test_preflight_refused),
+        cmocka_unit_test(test_parse),        cmocka_unit_test(test_match),
+        cmocka_unit_test(test_preflight_ok), cmocka_unit_test(test_preflight_refused),
         cmocka_unit_test(test_decorate),
     };
     return cmocka_run_group_tests_name("storage/cors", tests, NULL, NULL);

@@ -67,9 +67,10 @@ static void test_xml_shape(void **state)
     assert_string_equal(resp.error_code, "QueueNotFound");
     assert_string_equal(nb_resp_get_header(&resp, "x-ms-error-code"), "QueueNotFound");
     assert_string_equal(nb_resp_get_header(&resp, "Content-Type"), "application/xml");
-    assert_string_equal(nb_buf_cstr(&resp.body),
-                        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>QueueNotFound</Code>"
-                        "<Message>The specified queue does not exist." TAIL "</Message></Error>");
+    assert_string_equal(
+        nb_buf_cstr(&resp.body),
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>QueueNotFound</Code>"
+        "<Message>The specified queue does not exist." TAIL "</Message></Error>");
     teardown_req(&req, &resp);
 }
 
@@ -82,12 +83,12 @@ static void test_xml_extra_and_escaping(void **state)
     /* A handler's earlier body and content type are replaced. */
     nb_buf_adds(&resp.body, "partial");
     nb_resp_header(&req, &resp, "Content-Type", "text/plain");
-    static const char bad[] = { 'a', '\0', '<', (char)0xff, 'b' };
+    static const char bad[] = {'a', '\0', '<', (char)0xff, 'b'};
     struct nb_kv extra[] = {
-        { "QueryParameterName", "numofmessages", 0 },
-        { "QueryParameterValue", bad, sizeof(bad) },
-        { "MinimumAllowed", "1", 0 },
-        { "MaximumAllowed", "32", 0 },
+        {"QueryParameterName", "numofmessages", 0},
+        {"QueryParameterValue", bad, sizeof(bad)},
+        {"MinimumAllowed", "1", 0},
+        {"MaximumAllowed", "32", 0},
     };
     nb_storage_error_xml(&req, &resp, "OutOfRangeQueryParameterValue", "Custom & <msg>", extra, 4);
     assert_int_equal(resp.status, 400);
@@ -98,7 +99,8 @@ static void test_xml_extra_and_escaping(void **state)
     assert_int_equal(ct, 1);
     assert_string_equal(
         nb_buf_cstr(&resp.body),
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><Error><Code>OutOfRangeQueryParameterValue</Code>"
+        "<?xml version=\"1.0\" "
+        "encoding=\"utf-8\"?><Error><Code>OutOfRangeQueryParameterValue</Code>"
         "<Message>Custom &amp; &lt;msg&gt;" TAIL "</Message>"
         "<QueryParameterName>numofmessages</QueryParameterName>"
         "<QueryParameterValue>a\xEF\xBF\xBD&lt;\xEF\xBF\xBD"
@@ -117,7 +119,7 @@ static void test_xml_unknown_code(void **state)
     assert_int_equal(resp.status, 500);
     assert_string_equal(nb_resp_get_header(&resp, "x-ms-error-code"), "SomethingNew");
     assert_non_null(strstr(nb_buf_cstr(&resp.body), "<Code>SomethingNew</Code><Message>The server "
-                                                     "encountered an internal error."));
+                                                    "encountered an internal error."));
     teardown_req(&req, &resp);
 }
 

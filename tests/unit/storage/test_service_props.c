@@ -11,25 +11,26 @@
 #include "storage/service_props.h"
 
 #define DECL "<?xml version=\"1.0\" encoding=\"utf-8\"?>"
-#define LOGGING_DEFAULT                                                                         \
-    "<Logging><Version>1.0</Version><Delete>false</Delete><Read>false</Read><Write>false"      \
+#define LOGGING_DEFAULT                                                                            \
+    "<Logging><Version>1.0</Version><Delete>false</Delete><Read>false</Read><Write>false"          \
     "</Write><RetentionPolicy><Enabled>false</Enabled></RetentionPolicy></Logging>"
-#define HOUR_DEFAULT                                                                            \
-    "<HourMetrics><Version>1.0</Version><Enabled>true</Enabled><IncludeAPIs>true</IncludeAPIs>" \
+#define HOUR_DEFAULT                                                                               \
+    "<HourMetrics><Version>1.0</Version><Enabled>true</Enabled><IncludeAPIs>true</IncludeAPIs>"    \
     "<RetentionPolicy><Enabled>true</Enabled><Days>7</Days></RetentionPolicy></HourMetrics>"
-#define MINUTE_DEFAULT                                                                          \
-    "<MinuteMetrics><Version>1.0</Version><Enabled>false</Enabled><RetentionPolicy><Enabled>"  \
+#define MINUTE_DEFAULT                                                                             \
+    "<MinuteMetrics><Version>1.0</Version><Enabled>false</Enabled><RetentionPolicy><Enabled>"      \
     "false</Enabled></RetentionPolicy></MinuteMetrics>"
-#define CORS_RULE                                                                               \
-    "<CorsRule><AllowedOrigins>http://example.test</AllowedOrigins><AllowedMethods>GET,PUT"    \
-    "</AllowedMethods><AllowedHeaders>x-ms-meta-*</AllowedHeaders><ExposedHeaders>x-ms-meta-*" \
+#define CORS_RULE                                                                                  \
+    "<CorsRule><AllowedOrigins>http://example.test</AllowedOrigins><AllowedMethods>GET,PUT"        \
+    "</AllowedMethods><AllowedHeaders>x-ms-meta-*</AllowedHeaders><ExposedHeaders>x-ms-meta-*"     \
     "</ExposedHeaders><MaxAgeInSeconds>200</MaxAgeInSeconds></CorsRule>"
 
 static char *merge_ok(const char *stored, const char *incoming)
 {
     char *out = NULL;
     const char *code = "unset";
-    assert_int_equal(nb_service_props_merge(stored, incoming, strlen(incoming), &out, &code), NB_OK);
+    assert_int_equal(nb_service_props_merge(stored, incoming, strlen(incoming), &out, &code),
+                     NB_OK);
     assert_null(code);
     assert_non_null(out);
     return out;
@@ -49,8 +50,9 @@ static void test_default(void **state)
 {
     (void)state;
     const char *d = nb_service_props_default();
-    assert_string_equal(d, DECL "<StorageServiceProperties>" LOGGING_DEFAULT HOUR_DEFAULT
-                               MINUTE_DEFAULT "<Cors /></StorageServiceProperties>");
+    assert_string_equal(d, DECL
+                        "<StorageServiceProperties>" LOGGING_DEFAULT HOUR_DEFAULT MINUTE_DEFAULT
+                        "<Cors /></StorageServiceProperties>");
     /* An empty SET reproduces it byte for byte: the writer and the constant agree. */
     char *m = merge_ok(NULL, "<StorageServiceProperties/>");
     assert_string_equal(m, d);
@@ -66,19 +68,19 @@ static void test_partial_cors_keeps_others(void **state)
     /* az storage cors add: only <Cors> is sent. */
     char *m = merge_ok(NULL, "<?xml version='1.0' encoding='utf-8'?>\n<StorageServiceProperties>"
                              "<Cors>" CORS_RULE "</Cors></StorageServiceProperties>");
-    assert_string_equal(m, DECL "<StorageServiceProperties>" LOGGING_DEFAULT HOUR_DEFAULT
-                               MINUTE_DEFAULT "<Cors>" CORS_RULE
-                               "</Cors></StorageServiceProperties>");
+    assert_string_equal(m, DECL
+                        "<StorageServiceProperties>" LOGGING_DEFAULT HOUR_DEFAULT MINUTE_DEFAULT
+                        "<Cors>" CORS_RULE "</Cors></StorageServiceProperties>");
     /* then logging update: Cors survives, children arrive Delete/Read/Write first */
     char *m2 = merge_ok(m, "<StorageServiceProperties><Logging><Delete>true</Delete>"
                            "<Read>false</Read><Write>true</Write><Version>1.0</Version>"
                            "<RetentionPolicy><Days>10</Days><Enabled>true</Enabled>"
                            "</RetentionPolicy></Logging></StorageServiceProperties>");
     assert_string_equal(m2, DECL "<StorageServiceProperties><Logging><Version>1.0</Version>"
-                                "<Delete>true</Delete><Read>false</Read><Write>true</Write>"
-                                "<RetentionPolicy><Enabled>true</Enabled><Days>10</Days>"
-                                "</RetentionPolicy></Logging>" HOUR_DEFAULT MINUTE_DEFAULT
-                                "<Cors>" CORS_RULE "</Cors></StorageServiceProperties>");
+                                 "<Delete>true</Delete><Read>false</Read><Write>true</Write>"
+                                 "<RetentionPolicy><Enabled>true</Enabled><Days>10</Days>"
+                                 "</RetentionPolicy></Logging>" HOUR_DEFAULT MINUTE_DEFAULT
+                                 "<Cors>" CORS_RULE "</Cors></StorageServiceProperties>");
     /* metrics update: only the metrics sections; IncludeAPIs before Enabled */
     char *m3 = merge_ok(m2, "<StorageServiceProperties><MinuteMetrics><IncludeAPIs>false"
                             "</IncludeAPIs><Enabled>true</Enabled><Version>1.0</Version>"
@@ -140,7 +142,8 @@ static void test_bad_input(void **state)
     struct nb_buf six;
     nb_buf_init(&six, 1 << 16);
     nb_buf_adds(&six, "<StorageServiceProperties><Cors>");
-    for (int i = 0; i < 6; i++) nb_buf_adds(&six, CORS_RULE);
+    for (int i = 0; i < 6; i++)
+        nb_buf_adds(&six, CORS_RULE);
     nb_buf_adds(&six, "</Cors></StorageServiceProperties>");
     merge_bad(six.data, "InvalidXmlNodeValue");
     /* five is the limit, not an error */
