@@ -4,6 +4,7 @@ PKGS      := libmicrohttpd jansson libxml-2.0 openssl sqlite3 libcurl
 DEB_PKGS  := build-essential pkg-config libmicrohttpd-dev libjansson-dev libxml2-dev \
              libssl-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev libpq-dev \
              python3-pytest python3-azure azure-cli wrk iproute2 util-linux
+SHELL     := /bin/bash
 CC        ?= cc
 WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS    ?= -O2 -g
@@ -31,7 +32,16 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 APP       ?= examples/quickstart
 PYTEST    := /usr/bin/python3 -m pytest
 
-.PHONY: all deps run test unit conformance clean bench fmt-check
+# libFuzzer drivers (fuzz/*.c) over our own parsers; `make fuzz` runs each
+# for FUZZ_SECONDS against its committed seed corpus.
+FUZZ_CC      := clang
+FUZZ_CFLAGS  := -g -O1 -std=c11 -D_GNU_SOURCE -Isrc -Iinclude -fsanitize=address,undefined
+FUZZ_SECONDS ?= 10
+FUZZ_OBJS    := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS)))
+FUZZ_BINS    := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
+
+.PHONY: all deps run test unit conformance clean bench fuzz
+.SECONDARY:
 
 all: $(BUILD)/nimbus
 
@@ -70,10 +80,27 @@ unit: $(UNIT_BINS)
 conformance: $(BUILD)/nimbus
 	NIMBUS_BIN=$(abspath $(BUILD)/nimbus) $(PYTEST) -q tests/conformance
 
-test: unit conformance
+test: unit conformance fuzz
 
 bench: $(BUILD)/nimbus
 	bench/queue/run.sh
+
+build/fuzz/obj/%.o: src/%.c | deps
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+
+build/fuzz/%: fuzz/%.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_OBJS) \
+	  $(PKG_LIBS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+	  name=$$(basename $$f); mkdir -p build/fuzz/corpus/$$name; \
+	  echo "fuzz $$name ($(FUZZ_SECONDS)s)"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    build/fuzz/corpus/$$name fuzz/corpus/$$name 2>&1 | grep -E "^(Done [0-9]+ runs|==[0-9]+==|SUMMARY|INFO: Running with)" ; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	done
 
 clean:
 	rm -rf build
