@@ -40,7 +40,7 @@ FUZZ_SECONDS ?= 10
 FUZZ_OBJS    := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS)))
 FUZZ_BINS    := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
 
-.PHONY: all deps run test unit conformance clean bench fuzz
+.PHONY: all deps run test check unit conformance clean bench fuzz
 .SECONDARY:
 
 all: $(BUILD)/nimbus
@@ -80,7 +80,10 @@ unit: $(UNIT_BINS)
 conformance: $(BUILD)/nimbus
 	NIMBUS_BIN=$(abspath $(BUILD)/nimbus) $(PYTEST) -q tests/conformance
 
-test: unit conformance fuzz
+check: $(BUILD)/nimbus
+	scripts/check-code.sh $(BUILD)
+
+test: check unit conformance fuzz
 
 bench: $(BUILD)/nimbus
 	bench/queue/run.sh

@@ -91,7 +91,9 @@ void nb_queue_op_put(struct qctx *c)
 {
     if (!nb_queue_check_name(c)) return;
     long long ttl, vis;
-    if (!nb_queue_int_param(c, "messagettl", NB_QUEUE_DEFAULT_TTL_S, -1, INT32_MAX, &ttl)) return;
+    /* -1 is "never"; 0 and anything below -1 are invalid, not out of range. */
+    if (!nb_queue_int_param(c, "messagettl", NB_QUEUE_DEFAULT_TTL_S, INT32_MIN, INT32_MAX, &ttl))
+        return;
     if (ttl == 0 || ttl < -1) {
         nb_queue_param_error(c, "InvalidQueryParameterValue", "messagettl",
                              nb_req_query(c->req, "messagettl"), -1, INT32_MAX);
