@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/err.h"
 
@@ -74,6 +75,85 @@ struct nb_store_config {
     enum nb_store_sync sync;
 };
 
+/* --- table storage types --------------------------------------------------- */
+
+struct nb_table_list {
+    char **names;      /* table names as created (case preserved) */
+    size_t n;
+    char *next_name;   /* continuation (NextTableName), NULL when done */
+};
+void nb_table_list_cleanup(struct nb_table_list *l);
+
+/* One stored entity: its keys, its Timestamp (100 ns ticks since the Unix
+ * epoch, which is also its ETag) and its custom properties in the table
+ * service's own encoding (opaque to the store). */
+struct nb_entity_row {
+    char *pk, *rk;
+    size_t pk_len, rk_len;
+    int64_t timestamp;
+    char *data;
+    size_t data_len;
+};
+
+struct nb_entity_rows {
+    struct nb_entity_row *items;
+    size_t n;
+    /* Where the next page starts (the key of the first row not returned),
+     * both NULL when the range is exhausted. */
+    char *next_pk, *next_rk;
+    size_t next_pk_len, next_rk_len;
+};
+void nb_entity_row_cleanup(struct nb_entity_row *r);
+void nb_entity_rows_cleanup(struct nb_entity_rows *l);
+
+enum nb_entity_op_kind {
+    NB_ENTITY_INSERT,         /* NB_ERR_EXISTS if present */
+    NB_ENTITY_REPLACE,        /* NB_ERR_NOT_FOUND if absent; honours if_match */
+    NB_ENTITY_MERGE,          /* as REPLACE, merging properties into the old ones */
+    NB_ENTITY_UPSERT_REPLACE, /* insert or replace, no condition */
+    NB_ENTITY_UPSERT_MERGE,   /* insert or merge, no condition */
+    NB_ENTITY_DELETE,         /* NB_ERR_NOT_FOUND if absent; honours if_match */
+};
+
+enum nb_if_match { NB_IF_MATCH_NONE, NB_IF_MATCH_ANY, NB_IF_MATCH_TICKS };
+
+struct nb_entity_op {
+    enum nb_entity_op_kind kind;
+    const char *pk, *rk;
+    size_t pk_len, rk_len;
+    const char *data; /* encoded properties; unused for DELETE */
+    size_t data_len;
+    enum nb_if_match if_match;
+    int64_t if_match_ticks;   /* the Timestamp the caller's ETag names */
+    int64_t timestamp;        /* out: the entity's new Timestamp (not for DELETE) */
+};
+
+/* Merge encoded properties: patch's replace or extend base's; the result is
+ * appended to out. Supplied by the table service, called by the store
+ * inside the write transaction. */
+typedef enum nb_err (*nb_entity_merge_fn)(const char *base, size_t base_len, const char *patch,
+                                          size_t patch_len, struct nb_buf *out);
+
+/* A key bound: unset means unbounded. Keys compare as bytes (ordinal). */
+struct nb_store_key_bound {
+    bool set;
+    bool inclusive;
+    const char *key;
+    size_t len;
+};
+
+struct nb_entity_scan {
+    struct nb_store_key_bound pk_lo, pk_hi, rk_lo, rk_hi; /* rk bounds only with pk_lo == pk_hi */
+    const char *start_pk, *start_rk;   /* continuation: rows >= (start_pk, start_rk); NULL = none */
+    size_t start_pk_len, start_rk_len;
+    size_t max;                        /* rows to return, 1..1000 */
+    size_t max_scan;                   /* rows to examine before returning a partial page (0: no limit) */
+    /* Residual predicate: return true to include the row. NULL = all. Runs
+     * on the store's thread while it scans: it must be pure and quick. */
+    bool (*match)(void *ctx, const struct nb_entity_row *row);
+    void *match_ctx;
+};
+
 /* The backend vtable. Every slot is required. `impl` is the backend's own
  * state. The semantics of each slot are those of the wrapper of the same
  * name below. */
@@ -113,6 +193,25 @@ struct nb_store_ops {
 
     enum nb_err (*kv_get)(void *impl, const char *ns, const char *key, char **value);
     enum nb_err (*kv_set)(void *impl, const char *ns, const char *key, const char *value);
+
+    enum nb_err (*table_create)(void *impl, const char *account, const char *table,
+                                nb_time_ms now);
+    enum nb_err (*table_delete)(void *impl, const char *account, const char *table);
+    enum nb_err (*table_list)(void *impl, const char *account, const char *after, size_t max,
+                              bool (*match)(void *ctx, const char *name), void *match_ctx,
+                              struct nb_table_list *out);
+    enum nb_err (*table_get_acl)(void *impl, const char *account, const char *table,
+                                 char **acl);
+    enum nb_err (*table_set_acl)(void *impl, const char *account, const char *table,
+                                 const char *acl);
+    enum nb_err (*entity_get)(void *impl, const char *account, const char *table,
+                              const char *pk, size_t pk_len, const char *rk, size_t rk_len,
+                              struct nb_entity_row *out);
+    enum nb_err (*entity_write)(void *impl, const char *account, const char *table,
+                                struct nb_entity_op *ops, size_t n, nb_entity_merge_fn merge,
+                                nb_time_ms now, size_t *failed);
+    enum nb_err (*entity_query)(void *impl, const char *account, const char *table,
+                                const struct nb_entity_scan *scan, struct nb_entity_rows *out);
 };
 
 struct nb_store {
@@ -252,6 +351,78 @@ static inline enum nb_err nb_store_kv_set(struct nb_store *s, const char *ns, co
                                           const char *value)
 {
     return s->ops->kv_set(s->impl, ns, key, value);
+}
+
+/* --- tables (names compare case-insensitively, keep the case given) ------- */
+
+/* NB_OK when created; NB_ERR_EXISTS when a table of that name (in any case)
+ * exists. */
+static inline enum nb_err nb_store_table_create(struct nb_store *s, const char *account,
+                                                const char *table, nb_time_ms now)
+{
+    return s->ops->table_create(s->impl, account, table, now);
+}
+/* Delete a table and its entities. NB_ERR_NO_PARENT if missing. */
+static inline enum nb_err nb_store_table_delete(struct nb_store *s, const char *account,
+                                                const char *table)
+{
+    return s->ops->table_delete(s->impl, account, table);
+}
+/* Up to `max` tables, in order of lowercased name, starting at the first
+ * whose lowercased name is >= lowercase(after) (after NULL: from the start),
+ * keeping those for which match(ctx, name) is true (match NULL: all).
+ * next_name is the first name not returned, NULL when none is left. */
+static inline enum nb_err nb_store_table_list(struct nb_store *s, const char *account,
+                                              const char *after, size_t max,
+                                              bool (*match)(void *ctx, const char *name),
+                                              void *match_ctx, struct nb_table_list *out)
+{
+    return s->ops->table_list(s->impl, account, after, max, match, match_ctx, out);
+}
+/* ACL text ("" when never set; caller frees). NB_ERR_NO_PARENT if missing. */
+static inline enum nb_err nb_store_table_get_acl(struct nb_store *s, const char *account,
+                                                 const char *table, char **acl)
+{
+    return s->ops->table_get_acl(s->impl, account, table, acl);
+}
+static inline enum nb_err nb_store_table_set_acl(struct nb_store *s, const char *account,
+                                                 const char *table, const char *acl)
+{
+    return s->ops->table_set_acl(s->impl, account, table, acl);
+}
+
+/* --- entities ------------------------------------------------------------ */
+
+/* One entity by keys. NB_ERR_NO_PARENT (table), NB_ERR_NOT_FOUND (entity).
+ * out is freed with nb_entity_row_cleanup. */
+static inline enum nb_err nb_store_entity_get(struct nb_store *s, const char *account,
+                                              const char *table, const char *pk, size_t pk_len,
+                                              const char *rk, size_t rk_len,
+                                              struct nb_entity_row *out)
+{
+    return s->ops->entity_get(s->impl, account, table, pk, pk_len, rk, rk_len, out);
+}
+/* Apply ops[0..n) atomically: all take effect or none. Each op that writes
+ * gets a Timestamp of max(now, previous + 100 ns), in ticks. On failure
+ * *failed is the index of the failing op and the error is its own:
+ * NB_ERR_EXISTS (insert), NB_ERR_NOT_FOUND, NB_ERR_MISMATCH (if_match), or
+ * NB_ERR_NO_PARENT (table missing, *failed 0). A single write is n == 1. */
+static inline enum nb_err nb_store_entity_write(struct nb_store *s, const char *account,
+                                                const char *table, struct nb_entity_op *ops,
+                                                size_t n, nb_entity_merge_fn merge,
+                                                nb_time_ms now, size_t *failed)
+{
+    return s->ops->entity_write(s->impl, account, table, ops, n, merge, now, failed);
+}
+/* Rows of the key range in (PartitionKey, RowKey) byte order, starting at
+ * the continuation, that pass scan->match, up to scan->max. NB_ERR_NO_PARENT
+ * if the table is missing. */
+static inline enum nb_err nb_store_entity_query(struct nb_store *s, const char *account,
+                                                const char *table,
+                                                const struct nb_entity_scan *scan,
+                                                struct nb_entity_rows *out)
+{
+    return s->ops->entity_query(s->impl, account, table, scan, out);
 }
 
 #endif
