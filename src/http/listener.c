@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -143,6 +144,18 @@ static enum MHD_Result respond(struct exchange *x, struct MHD_Connection *con)
     return ret;
 }
 
+static void peer_address(struct MHD_Connection *con, char *out, size_t len)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(con, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr) return;
+    const struct sockaddr *sa = ci->client_addr;
+    socklen_t sl = sa->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                             : sizeof(struct sockaddr_in);
+    if (getnameinfo(sa, sl, out, (socklen_t)len, NULL, 0, NI_NUMERICHOST) != 0) out[0] = '\0';
+}
+
 static enum MHD_Result access_handler(void *cls, struct MHD_Connection *con, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -163,6 +176,7 @@ static enum MHD_Result access_handler(void *cls, struct MHD_Connection *con, con
         MHD_get_connection_values(con, MHD_HEADER_KIND, collect_header, &hc);
         nb_req_parse_query(req);
         nb_random_uuid(req->request_id);
+        peer_address(con, req->client_ip, sizeof(req->client_ip));
         req->now = nb_clock_now(l->cfg.clock);
         const char *cl = nb_req_header(req, "Content-Length");
         if (cl) {

@@ -29,6 +29,7 @@ struct nb_req {
     struct nb_buf body;    /* capped at the listener's max_body */
     bool body_too_large;   /* set when the body exceeded max_body */
     bool is_https;
+    char client_ip[64];    /* the peer's address as text ("" if unknown) */
     char request_id[37];
     nb_time_ms now;        /* the server clock when the request arrived */
 };

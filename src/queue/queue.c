@@ -176,7 +176,8 @@ static bool authorize(struct qctx *c, const struct route *r)
     struct nb_sas sas;
     struct nb_sas_result res = { NULL, NULL };
     enum nb_err rc = nb_sas_verify(NB_STORAGE_QUEUE, c->svc->env.accounts, c->account,
-                                   c->queue ? c->queue : "", req, NULL, req->now,
+                                   c->queue ? c->queue : "", req,
+                                   req->client_ip[0] ? req->client_ip : NULL, req->now,
                                    policy_lookup, c->svc, &sas, &res);
     if (rc) {
         nb_queue_error(c, res.error_code ? res.error_code : "AuthenticationFailed", res.detail);

@@ -9,6 +9,7 @@ Run with /usr/bin/python3 (Debian's python3-azure lives there):
 import base64
 import datetime as dt
 import email.utils
+import faulthandler
 import hashlib
 import hmac
 import http.client
@@ -387,6 +388,15 @@ def az_nimbus(tmp_path_factory):
             if s.netns is ns:
                 s.kill()
         ns.delete()
+
+
+@pytest.fixture(autouse=True)
+def _hang_guard():
+    """Dump every thread's stack if one test runs for more than 3 minutes, so
+    a hung request shows where it hangs instead of a silent CI timeout."""
+    faulthandler.dump_traceback_later(180, exit=False)
+    yield
+    faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.hookimpl(hookwrapper=True)

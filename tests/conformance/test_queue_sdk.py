@@ -26,7 +26,7 @@ from azure.storage.queue import (AccessPolicy, AccountSasPermissions,
                                  TextBase64EncodePolicy, generate_account_sas,
                                  generate_queue_sas)
 
-from conftest import DEV_ACCOUNT, DEV_KEY, conn_str
+from conftest import DEV_ACCOUNT, DEV_KEY, conn_str, sharedkey_queue
 
 # Two more accounts: one from the command line, one from Azurite's env format
 # (with two keys). Keys are random per run so nothing can be hard-coded.
@@ -751,6 +751,20 @@ def _sas_queue(nimbus, name, sas):
                        **SDK_KW)
 
 
+def forbidden(call, code=None):
+    """The call must fail with 403 (and the given x-ms-error-code). The SDK
+    raises ClientAuthenticationError only for AuthenticationFailed; other 403
+    codes (AuthorizationPermissionMismatch, ...) arrive as HttpResponseError."""
+    with pytest.raises(HttpResponseError) as ei:
+        call()
+    assert ei.value.status_code == 403, ei.value
+    if code:
+        assert ei.value.error_code == code, ei.value
+    if ei.value.error_code == "AuthenticationFailed":
+        assert isinstance(ei.value, ClientAuthenticationError)
+    return ei.value
+
+
 def _expiry(nimbus, seconds=3600):
     return nimbus.server_now() + dt.timedelta(seconds=seconds)
 
@@ -803,22 +817,18 @@ def test_account_sas_denies(nimbus, queue):
                               AccountSasPermissions(read=True, list=True),
                               expiry=_expiry(nimbus))
     qc = _sas_queue(nimbus, queue.queue_name, ro)
-    with pytest.raises(ClientAuthenticationError) as ei:
-        qc.send_message("no add")
-    assert ei.value.error_code == "AuthorizationPermissionMismatch"
+    forbidden(lambda: qc.send_message("no add"), "AuthorizationPermissionMismatch")
     svc = QueueServiceClient(account_url=nimbus.queue_endpoint(), credential=ro, **SDK_KW)
     assert queue.queue_name in [q.name for q in svc.list_queues(name_starts_with="q")]
-    with pytest.raises(ClientAuthenticationError):
-        svc.create_queue(uname("nocreate"))
+    forbidden(lambda: svc.create_queue(uname("nocreate")))
 
     # Right permissions, wrong resource type: service only cannot touch messages.
     svc_only = generate_account_sas(DEV_ACCOUNT, DEV_KEY, ResourceTypes(service=True),
                                     AccountSasPermissions(read=True, add=True, process=True,
                                                           list=True),
                                     expiry=_expiry(nimbus))
-    with pytest.raises(ClientAuthenticationError) as ei:
-        _sas_queue(nimbus, queue.queue_name, svc_only).send_message("x")
-    assert ei.value.error_code == "AuthorizationResourceTypeMismatch"
+    forbidden(lambda: _sas_queue(nimbus, queue.queue_name, svc_only).send_message("x"),
+              "AuthorizationResourceTypeMismatch")
     assert queue.get_queue_properties().approximate_message_count == 0
 
 
@@ -829,29 +839,22 @@ def test_queue_sas_permissions(nimbus, queue):
                                   expiry=_expiry(nimbus))
     qa = _sas_queue(nimbus, name, add_only)
     qa.send_message("added")
-    with pytest.raises(ClientAuthenticationError) as ei:
-        qa.receive_message()
-    assert ei.value.error_code == "AuthorizationPermissionMismatch"
-    with pytest.raises(ClientAuthenticationError):
-        qa.peek_messages()
-    with pytest.raises(ClientAuthenticationError):
-        qa.clear_messages()
+    forbidden(lambda: qa.receive_message(), "AuthorizationPermissionMismatch")
+    forbidden(lambda: qa.peek_messages())
+    forbidden(lambda: qa.clear_messages())
 
     read = _sas_queue(nimbus, name, generate_queue_sas(
         DEV_ACCOUNT, name, DEV_KEY, permission="r", expiry=_expiry(nimbus)))
     assert texts(read.peek_messages()) == ["added"]
     assert read.get_queue_properties().approximate_message_count == 1
-    with pytest.raises(ClientAuthenticationError):
-        read.send_message("x")
-    with pytest.raises(ClientAuthenticationError):
-        read.receive_message()
+    forbidden(lambda: read.send_message("x"))
+    forbidden(lambda: read.receive_message())
 
     proc = _sas_queue(nimbus, name, generate_queue_sas(
         DEV_ACCOUNT, name, DEV_KEY, permission="p", expiry=_expiry(nimbus)))
     m = proc.receive_message()
     assert m.content == "added"
-    with pytest.raises(ClientAuthenticationError):
-        proc.update_message(m, content="no u", visibility_timeout=0)
+    forbidden(lambda: proc.update_message(m, content="no u", visibility_timeout=0))
     upd = _sas_queue(nimbus, name, generate_queue_sas(
         DEV_ACCOUNT, name, DEV_KEY, permission="u", expiry=_expiry(nimbus)))
     m = upd.update_message(m, content="with u", visibility_timeout=60)
@@ -861,13 +864,10 @@ def test_queue_sas_permissions(nimbus, queue):
     # A queue SAS is for that queue only, and cannot read or set the ACL.
     other = uname("other")
     QueueClient.from_connection_string(nimbus.conn_str(), other, **SDK_KW).create_queue()
-    with pytest.raises(ClientAuthenticationError):
-        _sas_queue(nimbus, other, add_only).send_message("x")
+    forbidden(lambda: _sas_queue(nimbus, other, add_only).send_message("x"))
     all_perm = _sas_queue(nimbus, name, generate_queue_sas(
         DEV_ACCOUNT, name, DEV_KEY, permission="raup", expiry=_expiry(nimbus)))
-    with pytest.raises(HttpResponseError) as ei:
-        all_perm.get_queue_access_policy()
-    assert ei.value.status_code == 403
+    forbidden(lambda: all_perm.get_queue_access_policy())
     QueueClient.from_connection_string(nimbus.conn_str(), other, **SDK_KW).delete_queue()
 
 
@@ -881,15 +881,13 @@ def test_sas_time_window(nimbus, queue):
     future = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="raup",
                                 start=nimbus.server_now() + dt.timedelta(hours=1),
                                 expiry=_expiry(nimbus, 7200))
-    with pytest.raises(ClientAuthenticationError):
-        _sas_queue(nimbus, name, future).send_message("x")
+    forbidden(lambda: _sas_queue(nimbus, name, future).send_message("x"))
     # A SAS that is valid now stops working once the server clock passes expiry.
     soon = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="raup",
                               expiry=_expiry(nimbus, 20))
     _sas_queue(nimbus, name, soon).send_message("in time")
     nimbus.advance(30)
-    with pytest.raises(ClientAuthenticationError):
-        _sas_queue(nimbus, name, soon).send_message("too late")
+    forbidden(lambda: _sas_queue(nimbus, name, soon).send_message("too late"))
     assert texts(queue.peek_messages(max_messages=32)) == ["in time"]
 
 
@@ -898,14 +896,12 @@ def test_sas_tampered(nimbus, queue):
                              expiry=_expiry(nimbus))
     assert "sp=r" in sas
     widened = sas.replace("sp=r", "sp=raup")
-    with pytest.raises(ClientAuthenticationError) as ei:
-        _sas_queue(nimbus, queue.queue_name, widened).send_message("x")
-    assert ei.value.error_code == "AuthenticationFailed"
+    forbidden(lambda: _sas_queue(nimbus, queue.queue_name, widened).send_message("x"),
+              "AuthenticationFailed")
     wrong_key = generate_queue_sas(DEV_ACCOUNT, queue.queue_name,
                                    base64.b64encode(os.urandom(64)).decode(),
                                    permission="r", expiry=_expiry(nimbus))
-    with pytest.raises(ClientAuthenticationError):
-        _sas_queue(nimbus, queue.queue_name, wrong_key).peek_messages()
+    forbidden(lambda: _sas_queue(nimbus, queue.queue_name, wrong_key).peek_messages())
 
 
 def test_sas_stored_access_policy(nimbus, queue):
@@ -923,18 +919,14 @@ def test_sas_stored_access_policy(nimbus, queue):
     qc = _sas_queue(nimbus, name, token)
     qc.send_message("by policy")
     assert texts(qc.peek_messages()) == ["by policy"]
-    with pytest.raises(ClientAuthenticationError):
-        qc.receive_message()
-    with pytest.raises(ClientAuthenticationError):
-        _sas_queue(nimbus, name, generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY,
-                                                    policy_id="old")).peek_messages()
-    with pytest.raises(ClientAuthenticationError):
-        _sas_queue(nimbus, name, generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY,
-                                                    policy_id="nosuch")).peek_messages()
+    forbidden(lambda: qc.receive_message())
+    forbidden(lambda: _sas_queue(nimbus, name, generate_queue_sas(
+        DEV_ACCOUNT, name, DEV_KEY, policy_id="old")).peek_messages())
+    forbidden(lambda: _sas_queue(nimbus, name, generate_queue_sas(
+        DEV_ACCOUNT, name, DEV_KEY, policy_id="nosuch")).peek_messages())
     # Removing the policy revokes every SAS that names it.
     queue.set_queue_access_policy({})
-    with pytest.raises(ClientAuthenticationError):
-        qc.peek_messages()
+    forbidden(lambda: qc.peek_messages())
 
 
 # ---------------------------------------------------------------- accounts
@@ -1002,7 +994,9 @@ def test_common_response_headers(nimbus, queue):
         uuid.UUID(h["x-ms-request-id"])
         assert h["x-ms-version"] == version
         assert RFC1123.match(h["date"]), h["date"]
-        assert close_to(email.utils.parsedate_to_datetime(h["date"]), nimbus.server_now())
+        # Date is wall-clock time (the test clock hook only moves queue semantics).
+        assert close_to(email.utils.parsedate_to_datetime(h["date"]),
+                        dt.datetime.now(dt.timezone.utc))
         assert h.get("x-ms-approximate-messages-count") == "0"
         assert "content-length" in h or "transfer-encoding" in h
     ids = set()
@@ -1060,7 +1054,6 @@ def test_unauthenticated_request(nimbus, queue):
         _error(body, h, "AuthenticationFailed")
     # A request signed for one path does not authenticate another.
     hdrs = {"x-ms-date": email.utils.formatdate(usegmt=True), "x-ms-version": "2021-02-12"}
-    from conftest import sharedkey_queue
     hdrs["Authorization"] = sharedkey_queue("GET", "/%s/?comp=list" % DEV_ACCOUNT,
                                             dict(hdrs, **{"Content-Length": "0"}),
                                             DEV_ACCOUNT, DEV_KEY)
@@ -1145,3 +1138,129 @@ def test_cors_preflight(nimbus, qsc, queue):
         headers={"Origin": "http://evil.example"})
     assert status == 200
     assert "access-control-allow-origin" not in h
+
+
+# ---------------------------------------------------------------- more edges
+
+
+def test_head_queue_metadata(nimbus, queue):
+    queue.set_queue_metadata({"Alpha": "1"})
+    queue.send_message("x")
+    status, h, body = nimbus.queue_request("HEAD", "/%s/%s?comp=metadata"
+                                           % (DEV_ACCOUNT, queue.queue_name))
+    assert status == 200
+    assert body == b""
+    assert h.get("x-ms-meta-alpha") == "1"
+    assert h.get("x-ms-approximate-messages-count") == "1"
+
+
+def test_unsupported_verb_and_bad_uri(nimbus, queue):
+    status, h, body = nimbus.queue_request("PATCH", "/%s/%s" % (DEV_ACCOUNT, queue.queue_name))
+    assert status == 405, body
+    assert h.get("x-ms-error-code") == "UnsupportedHttpVerb"
+    status, h, body = nimbus.queue_request("GET", "/")
+    assert status in (400, 403), body
+    status, h, body = nimbus.queue_request(
+        "GET", "/%s/%s/messages/%s/extra" % (DEV_ACCOUNT, queue.queue_name, uuid.uuid4()))
+    assert 400 <= status < 500 and status != 403, body
+
+
+def test_invalid_metadata_name(queue):
+    with pytest.raises(HttpResponseError) as ei:
+        queue.set_queue_metadata({"1starts-with-digit": "v"})
+    assert ei.value.status_code == 400
+    assert queue.get_queue_properties().metadata == {}
+
+
+def test_update_expired_message(nimbus, queue):
+    m = queue.send_message("short", time_to_live=10)
+    nimbus.advance(11)
+    with pytest.raises(ResourceNotFoundError) as ei:
+        queue.update_message(m, content="late", visibility_timeout=0)
+    assert ei.value.error_code == "MessageNotFound"
+
+
+def test_update_visibility_out_of_range(queue):
+    queue.send_message("x")
+    m = queue.receive_message()
+    with pytest.raises(HttpResponseError) as ei:
+        queue.update_message(m.id, pop_receipt=m.pop_receipt, visibility_timeout=WEEK + 1)
+    assert ei.value.status_code == 400
+    queue.delete_message(m)                       # the receipt is still the current one
+
+
+def test_sas_protocol_ip_and_service_scope(nimbus, queue):
+    name = queue.queue_name
+    https_only = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="r",
+                                    expiry=_expiry(nimbus), protocol="https")
+    assert "spr=https" in https_only
+    forbidden(lambda: _sas_queue(nimbus, name, https_only).peek_messages(),
+              "AuthorizationProtocolMismatch")
+    both = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="r",
+                              expiry=_expiry(nimbus), protocol="https,http")
+    assert _sas_queue(nimbus, name, both).peek_messages() == []
+
+    # An account SAS for the table service (ss=t) does not open queues.
+    from azure.core.credentials import AzureNamedKeyCredential
+    from azure.data.tables import (AccountSasPermissions as TablePerms,
+                                   ResourceTypes as TableTypes,
+                                   generate_account_sas as table_account_sas)
+    tsas = table_account_sas(AzureNamedKeyCredential(DEV_ACCOUNT, DEV_KEY),
+                             TableTypes(service=True, object=True, container=True),
+                             TablePerms(read=True, write=True, list=True, add=True),
+                             expiry=_expiry(nimbus))
+    assert "ss=t" in tsas
+    forbidden(lambda: _sas_queue(nimbus, name, tsas).peek_messages(),
+              "AuthorizationServiceMismatch")
+
+    # A queue SAS cannot list queues (a service-level operation).
+    qsas = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="raup",
+                              expiry=_expiry(nimbus))
+    svc = QueueServiceClient(account_url=nimbus.queue_endpoint(), credential=qsas, **SDK_KW)
+    forbidden(lambda: list(svc.list_queues()))
+
+
+def test_sas_ip_restriction(nimbus, queue):
+    # sip: the request must come from the address or range (Azure answers
+    # 403 AuthorizationSourceIPMismatch otherwise).
+    name = queue.queue_name
+    local = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="r",
+                               expiry=_expiry(nimbus), ip="127.0.0.1")
+    assert _sas_queue(nimbus, name, local).peek_messages() == []
+    local_range = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="r",
+                                     expiry=_expiry(nimbus), ip="127.0.0.0-127.0.0.5")
+    assert _sas_queue(nimbus, name, local_range).peek_messages() == []
+    elsewhere = generate_queue_sas(DEV_ACCOUNT, name, DEV_KEY, permission="r",
+                                   expiry=_expiry(nimbus), ip="10.1.2.3-10.1.2.9")
+    forbidden(lambda: _sas_queue(nimbus, name, elsewhere).peek_messages())
+
+
+def test_concurrent_receivers_never_share_a_message(nimbus, queue):
+    import threading
+    texts_sent = ["cc-%04d" % i for i in range(256)]
+    for t in texts_sent:
+        queue.send_message(t)
+    got, errors = [], []
+    lock = threading.Lock()
+
+    def worker():
+        qc = QueueClient.from_connection_string(nimbus.conn_str(), queue.queue_name, **SDK_KW)
+        try:
+            while True:
+                page = list(next(qc.receive_messages(messages_per_page=7,
+                                                     visibility_timeout=300).by_page(), []))
+                if not page:
+                    return
+                with lock:
+                    got.extend((m.content, m.dequeue_count) for m in page)
+        except Exception as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert sorted(c for c, _ in got) == texts_sent      # each exactly once
+    assert all(d == 1 for _, d in got)
