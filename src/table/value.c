@@ -3,7 +3,6 @@
 #include "table/value.h"
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 static const char *const names[] = {
     [NB_EDM_STRING] = "Edm.String",     [NB_EDM_INT32] = "Edm.Int32",
@@ -61,9 +60,15 @@ int nb_value_compare(const struct nb_value *a, const struct nb_value *b, bool *c
     case NB_EDM_STRING:
     case NB_EDM_BINARY: return cmp_bytes(a->s, a->len, b->s, b->len);
     case NB_EDM_GUID: {
+        /* ASCII-only folding over the whole length: strncasecmp would stop
+         * at a NUL byte and follows the locale. */
         size_t n = a->len < b->len ? a->len : b->len;
-        int c = strncasecmp(a->s, b->s, n);
-        if (c) return c < 0 ? -1 : 1;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char x = (unsigned char)a->s[i], y = (unsigned char)b->s[i];
+            if (x >= 'A' && x <= 'Z') x = (unsigned char)(x - 'A' + 'a');
+            if (y >= 'A' && y <= 'Z') y = (unsigned char)(y - 'A' + 'a');
+            if (x != y) return x < y ? -1 : 1;
+        }
         return a->len < b->len ? -1 : a->len > b->len ? 1 : 0;
     }
     case NB_EDM_BOOLEAN: return (int)a->b - (int)b->b;
@@ -163,7 +168,9 @@ enum nb_err nb_edm_datetime_parse(const char *s, size_t len, int64_t *ticks)
     int64_t days = days_from_civil(y, mo, d);
     int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
     int64_t t = secs * 10000000LL + frac;
-    if (t < NB_EDM_DATETIME_MIN_TICKS || y > 9999) return NB_ERR_RANGE;
+    /* The range applies to the UTC instant: an offset can move a 9999-12-31
+     * local time into year 10000, or a 1601-01-01 one before the minimum. */
+    if (t < NB_EDM_DATETIME_MIN_TICKS || t > NB_EDM_DATETIME_MAX_TICKS) return NB_ERR_RANGE;
     *ticks = t;
     return NB_OK;
 }

@@ -23,6 +23,8 @@ enum nb_edm {
 /* DateTime is kept as 100 ns ticks since the Unix epoch (negative before
  * 1970); the earliest value Azure accepts is 1601-01-01T00:00:00Z. */
 #define NB_EDM_DATETIME_MIN_TICKS (-116444736000000000LL)
+/* 9999-12-31T23:59:59.9999999Z, the latest value. */
+#define NB_EDM_DATETIME_MAX_TICKS 2534023007999999999LL
 #define NB_EDM_TICKS_PER_MS 10000LL
 #define NB_EDM_DATETIME_LEN 29 /* "YYYY-MM-DDThh:mm:ss.fffffffZ" + NUL */
 #define NB_EDM_GUID_LEN 37     /* canonical lowercase text + NUL */
