@@ -24,7 +24,7 @@ PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 # Table service files held out of the build until their dependencies land.
-WIP       := src/table/table.c src/table/table_ops.c src/table/entity_ops.c src/table/batch.c
+WIP       :=
 SRCS      := $(filter-out $(WIP),$(wildcard src/*.c src/*/*.c))
 OBJS      := $(patsubst src/%.c,$(BUILD)/obj/%.o,$(SRCS))
 LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))

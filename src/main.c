@@ -10,6 +10,8 @@
 #include "http/service.h"
 #include "queue/queue.h"
 #include "store/store.h"
+#include "table/table.h"
+#include "cli/table_cmd.h"
 #include <errno.h>
 #include <libxml/parser.h>
 #include <pthread.h>
@@ -45,6 +47,7 @@ struct nb_server {
     struct nb_store *store;
     struct nb_service_env env;
     struct nb_queue_svc *queue;
+    struct nb_table_svc *table;
     struct nb_host *host;
 };
 
@@ -55,6 +58,8 @@ static void usage(FILE *f)
           "commands:\n"
           "  start [APP_DIR]   run the server for a function app folder (default .)\n"
           "  queue ...         queue client commands (nimbus queue --help)\n"
+          "  table ...         table client commands (nimbus table --help)\n"
+          "  entity ...        entity client commands (nimbus entity --help)\n"
           "  version           print the version\n"
           "\n"
           "start options:\n"
@@ -153,14 +158,17 @@ static void print_banner(struct nb_server *s)
     const struct nb_account *dev = nb_accounts_find(&s->accounts, NB_DEV_ACCOUNT);
     const struct nb_account *acct = dev ? dev : &s->accounts.items[0];
     int qport = nb_queue_port(s->queue);
+    int tport = nb_table_port(s->table);
     printf("Nimbus %s\n\n", NB_VERSION);
     printf("  host     http://%s:%d\n", s->opt.host, nb_host_port(s->host));
     printf("  queue    http://%s:%d/%s\n", s->opt.host, qport, acct->name);
+    printf("  table    http://%s:%d/%s\n", s->opt.host, tport, acct->name);
     printf("  store    %s\n\n", s->opt.in_memory ? "in memory" : s->opt.data_dir);
-    printf("Queue connection string:\n"
+    printf("Connection string (queues and tables):\n"
            "  DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;"
-           "QueueEndpoint=http://%s:%d/%s;\n\n",
-           acct->name, acct->key_b64[0], s->opt.host, qport, acct->name);
+           "QueueEndpoint=http://%s:%d/%s;TableEndpoint=http://%s:%d/%s;\n\n",
+           acct->name, acct->key_b64[0], s->opt.host, qport, acct->name, s->opt.host, tport,
+           acct->name);
     for (size_t i = 0; i < s->accounts.n; i++)
         printf("  account  %s\n", s->accounts.items[i].name);
     printf("\nReady. Press Ctrl+C to stop.\n");
@@ -213,6 +221,7 @@ static int cmd_start(int argc, char **argv)
     /* Start order: storage services first, the host listener last, so a
      * 200 from /admin/host/ping means everything is up. */
     if (nb_queue_start(&s.env, s.opt.queue_port, &s.queue) != NB_OK) goto cleanup;
+    if (nb_table_start(&s.env, s.opt.table_port, &s.table) != NB_OK) goto cleanup;
     if (nb_host_start(&s.env, s.opt.host_port, &s.host) != NB_OK) goto cleanup;
     print_banner(&s);
 
@@ -226,8 +235,10 @@ cleanup:
      * then close the store so every acknowledged write is on disk. */
     nb_host_quiesce(s.host);
     nb_queue_quiesce(s.queue);
+    nb_table_quiesce(s.table);
     nb_host_stop(s.host);
     nb_queue_stop(s.queue);
+    nb_table_stop(s.table);
     nb_store_close(s.store);
     nb_accounts_cleanup(&s.accounts);
     free(default_data);
@@ -243,6 +254,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (strcmp(cmd, "start") == 0) return cmd_start(argc - 1, argv + 1);
     if (strcmp(cmd, "queue") == 0) return nb_cli_queue_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "table") == 0) return nb_cli_table_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "entity") == 0) return nb_cli_entity_main(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("nimbus %s\n", NB_VERSION);
         return 0;

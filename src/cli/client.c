@@ -241,6 +241,16 @@ static enum nb_err add_header(struct curl_slist **list, struct nb_req *sreq, siz
     return NB_OK;
 }
 
+/* A query parameter name. '$' stays literal: OData system options go out as
+ * "$filter", "$top" as the table SDK sends them (queue names have none). */
+static enum nb_err add_query_name(struct nb_buf *b, const char *name)
+{
+    enum nb_err rc = NB_OK;
+    for (const char *p = name; *p && !rc; p++)
+        rc = *p == '$' ? nb_buf_addc(b, '$') : nb_pct_encode(b, p, 1);
+    return rc;
+}
+
 static enum nb_err append_query(struct nb_buf *b, const struct nb_client_req *req, const char *sas)
 {
     enum nb_err rc = NB_OK;
@@ -249,7 +259,7 @@ static enum nb_err append_query(struct nb_buf *b, const struct nb_client_req *re
         const char *v = req->query[i].value ? req->query[i].value : "";
         size_t vlen = req->query[i].value_len ? req->query[i].value_len : strlen(v);
         rc = nb_buf_addc(b, first ? '?' : '&');
-        if (!rc) rc = nb_pct_encode(b, req->query[i].name, strlen(req->query[i].name));
+        if (!rc) rc = add_query_name(b, req->query[i].name);
         if (!rc) rc = nb_buf_addc(b, '=');
         if (!rc) rc = nb_pct_encode(b, v, vlen);
         first = false;

@@ -32,3 +32,31 @@ void nb_msg_list_cleanup(struct nb_msg_list *l)
     free(l->items);
     memset(l, 0, sizeof(*l));
 }
+
+void nb_table_list_cleanup(struct nb_table_list *l)
+{
+    if (!l) return;
+    for (size_t i = 0; i < l->n; i++) free(l->names[i]);
+    free(l->names);
+    free(l->next_name);
+    memset(l, 0, sizeof(*l));
+}
+
+void nb_entity_row_cleanup(struct nb_entity_row *r)
+{
+    if (!r) return;
+    free(r->pk);
+    free(r->rk);
+    free(r->data);
+    memset(r, 0, sizeof(*r));
+}
+
+void nb_entity_rows_cleanup(struct nb_entity_rows *l)
+{
+    if (!l) return;
+    for (size_t i = 0; i < l->n; i++) nb_entity_row_cleanup(&l->items[i]);
+    free(l->items);
+    free(l->next_pk);
+    free(l->next_rk);
+    memset(l, 0, sizeof(*l));
+}

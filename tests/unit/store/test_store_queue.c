@@ -1,7 +1,8 @@
 /* Tests of the store's queue, message and kv operations (store.h) against the
  * SQLite backend, once in memory and once on disk in a fresh mkdtemp
  * directory. Time is injected: every call gets an explicit `now`, so the
- * tests never sleep. The file-mode fixture removes its directory. */
+ * tests never sleep for it; only the concurrency tests wait, for threads.
+ * The file-mode fixture removes its directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,11 +10,15 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/encode.h"
 #include "store/store.h"
 
 #define T0 ((nb_time_ms)1700000000000LL)
@@ -116,6 +121,11 @@ static void test_put_result(void **state)
     assert_int_equal(strlen(m.id), 36);
     assert_int_equal(m.id[14], '4');
     assert_int_equal(strlen(m.pop_receipt), 12);
+    unsigned char *raw = NULL; /* the receipt is standard base64 of 8 bytes */
+    size_t rawlen = 0;
+    assert_true(nb_base64_decode(m.pop_receipt, 12, &raw, &rawlen));
+    assert_int_equal(rawlen, 8);
+    free(raw);
     assert_int_equal(m.insertion_time, T0);
     assert_int_equal(m.expiration_time, T0 + 60000);
     assert_int_equal(m.time_next_visible, T0);
@@ -534,6 +544,10 @@ static void test_delete_queue(void **state)
     assert_int_equal(nb_store_msg_get(s, ACCT, "q1", 1, 1000, T0, &l), NB_ERR_NO_PARENT);
     assert_int_equal(l.n, 0);
     assert_int_equal(nb_store_msg_peek(s, ACCT, "q1", 1, T0, &l), NB_ERR_NO_PARENT);
+    assert_int_equal(nb_store_msg_get(s, ACCT, "q1", 0, 1000, T0, &l), NB_ERR_NO_PARENT);
+    assert_int_equal(nb_store_msg_peek(s, ACCT, "q1", 0, T0, &l), NB_ERR_NO_PARENT);
+    assert_int_equal(nb_store_msg_get(s, ACCT, "q2", 0, 1000, T0, &l), NB_OK);
+    assert_int_equal(l.n, 0);
     assert_int_equal(nb_store_msg_delete(s, ACCT, "q1", m.id, m.pop_receipt, T0),
                      NB_ERR_NO_PARENT);
     assert_int_equal(nb_store_msg_update(s, ACCT, "q1", m.id, m.pop_receipt, 0, NULL, 0, T0, &u),
@@ -709,6 +723,245 @@ static void test_concurrent_puts(void **state)
     free(ids);
 }
 
+/* Producers, consumers (get + delete) and readers all at once: every
+ * message is consumed exactly once and no call fails. */
+#define MIX_PUTTERS 4
+#define MIX_PUTS 300
+#define MIX_CONSUMERS 2
+#define MIX_READERS 2
+
+struct mix {
+    struct nb_store *s;
+    atomic_int consumed;
+    atomic_int failures;
+    atomic_bool done;
+    pthread_mutex_t mu;
+    char **ids; /* consumed ids, MIX_PUTTERS * MIX_PUTS slots, under mu */
+    size_t nids;
+};
+
+static void *mix_putter(void *arg)
+{
+    struct mix *x = arg;
+    for (int i = 0; i < MIX_PUTS; i++) {
+        struct nb_msg_put in = { "payload", 7, 0, -1 };
+        struct nb_msg m;
+        if (nb_store_msg_put(x->s, ACCT, "mix", &in, T0, &m) != NB_OK) atomic_fetch_add(&x->failures, 1);
+    }
+    return NULL;
+}
+
+static void *mix_consumer(void *arg)
+{
+    struct mix *x = arg;
+    while (atomic_load(&x->consumed) < MIX_PUTTERS * MIX_PUTS) {
+        struct nb_msg_list l;
+        if (nb_store_msg_get(x->s, ACCT, "mix", 8, 60000, T0, &l) != NB_OK) {
+            atomic_fetch_add(&x->failures, 1);
+            break;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+            if (nb_store_msg_delete(x->s, ACCT, "mix", l.items[i].id, l.items[i].pop_receipt,
+                                    T0) != NB_OK)
+                atomic_fetch_add(&x->failures, 1);
+            pthread_mutex_lock(&x->mu);
+            if (x->nids < MIX_PUTTERS * MIX_PUTS) x->ids[x->nids++] = strdup(l.items[i].id);
+            else atomic_fetch_add(&x->failures, 1);
+            pthread_mutex_unlock(&x->mu);
+            atomic_fetch_add(&x->consumed, 1);
+        }
+        nb_msg_list_cleanup(&l);
+    }
+    return NULL;
+}
+
+static void *mix_reader(void *arg)
+{
+    struct mix *x = arg;
+    while (!atomic_load(&x->done)) {
+        struct nb_msg_list l;
+        int64_t n = -1;
+        char *v = NULL;
+        if (nb_store_msg_peek(x->s, ACCT, "mix", 4, T0, &l) != NB_OK) atomic_fetch_add(&x->failures, 1);
+        else nb_msg_list_cleanup(&l);
+        if (nb_store_queue_get(x->s, ACCT, "mix", T0, NULL, &n) != NB_OK || n < 0)
+            atomic_fetch_add(&x->failures, 1);
+        if (nb_store_kv_get(x->s, "ns", "k", &v) != NB_OK) atomic_fetch_add(&x->failures, 1);
+        free(v);
+    }
+    return NULL;
+}
+
+static void test_concurrent_mix(void **state)
+{
+    struct nb_store *s = ((struct fixture *)*state)->s;
+    mkq(s, "mix");
+    assert_int_equal(nb_store_kv_set(s, "ns", "k", "v"), NB_OK);
+    struct mix x = { .s = s };
+    pthread_mutex_init(&x.mu, NULL);
+    x.ids = calloc(MIX_PUTTERS * MIX_PUTS, sizeof(char *));
+    pthread_t p[MIX_PUTTERS], c[MIX_CONSUMERS], r[MIX_READERS];
+    for (int i = 0; i < MIX_READERS; i++) assert_int_equal(pthread_create(&r[i], NULL, mix_reader, &x), 0);
+    for (int i = 0; i < MIX_CONSUMERS; i++)
+        assert_int_equal(pthread_create(&c[i], NULL, mix_consumer, &x), 0);
+    for (int i = 0; i < MIX_PUTTERS; i++) assert_int_equal(pthread_create(&p[i], NULL, mix_putter, &x), 0);
+    for (int i = 0; i < MIX_PUTTERS; i++) pthread_join(p[i], NULL);
+    for (int i = 0; i < MIX_CONSUMERS; i++) pthread_join(c[i], NULL);
+    atomic_store(&x.done, true);
+    for (int i = 0; i < MIX_READERS; i++) pthread_join(r[i], NULL);
+
+    assert_int_equal(atomic_load(&x.failures), 0);
+    assert_int_equal(x.nids, MIX_PUTTERS * MIX_PUTS);
+    qsort(x.ids, x.nids, sizeof(char *), cmp_str);
+    for (size_t i = 1; i < x.nids; i++) assert_string_not_equal(x.ids[i - 1], x.ids[i]);
+    for (size_t i = 0; i < x.nids; i++) free(x.ids[i]);
+    free(x.ids);
+    pthread_mutex_destroy(&x.mu);
+    assert_int_equal(count(s, "mix", T0), 0);
+}
+
+/* --- close while busy --------------------------------------------------- */
+
+#define CLOSE_WRITERS 8
+#define CLOSE_READERS 3
+
+struct closing {
+    struct nb_store *s;
+    enum nb_err put_rc[CLOSE_WRITERS];
+    atomic_int next;
+    atomic_int read_failures;
+};
+
+static void *close_writer(void *arg)
+{
+    struct closing *c = arg;
+    int i = atomic_fetch_add(&c->next, 1);
+    struct nb_msg_put in = { "queued", 6, 0, -1 };
+    struct nb_msg m;
+    c->put_rc[i] = nb_store_msg_put(c->s, ACCT, "q", &in, T0, &m);
+    return NULL;
+}
+
+/* Reads until the store refuses them; anything else but OK is a failure. */
+static void *close_reader(void *arg)
+{
+    struct closing *c = arg;
+    for (;;) {
+        struct nb_msg_list l;
+        enum nb_err rc = nb_store_msg_peek(c->s, ACCT, "q", 4, T0, &l);
+        if (rc == NB_OK) nb_msg_list_cleanup(&l);
+        if (rc == NB_ERR_STOPPED) break;
+        if (rc != NB_OK) atomic_fetch_add(&c->read_failures, 1);
+    }
+    return NULL;
+}
+
+static void *closer(void *arg)
+{
+    nb_store_close(arg);
+    return NULL;
+}
+
+/* Writes queued behind a commit that cannot finish (another process holds
+ * the database's write lock) while close() starts: close refuses new calls
+ * at once, but the queued writes still commit, and close returns only after
+ * they did. Holding the lock from outside keeps the store alive while the
+ * test calls into a store that is closing. */
+static void test_close_drains(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->file) skip();
+    mkq(f->s, "q");
+    char path[128];
+    snprintf(path, sizeof(path), "%s/nimbus.db", f->dir);
+    sqlite3 *ext = NULL;
+    assert_int_equal(sqlite3_open(path, &ext), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(ext, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+
+    struct closing c = { .s = f->s };
+    pthread_t w[CLOSE_WRITERS], r[CLOSE_READERS], cl;
+    for (int i = 0; i < CLOSE_READERS; i++)
+        assert_int_equal(pthread_create(&r[i], NULL, close_reader, &c), 0);
+    for (int i = 0; i < CLOSE_WRITERS; i++)
+        assert_int_equal(pthread_create(&w[i], NULL, close_writer, &c), 0);
+    usleep(200 * 1000); /* the writers queue up; the leader waits for the lock */
+    assert_int_equal(pthread_create(&cl, NULL, closer, f->s), 0);
+
+    /* Writes are refused before reads, so a refused read means both. */
+    enum nb_err rc = NB_OK;
+    for (int i = 0; i < 5000 && rc != NB_ERR_STOPPED; i++) {
+        char *v = NULL;
+        rc = nb_store_kv_get(f->s, "ns", "k", &v);
+        free(v);
+        if (rc != NB_ERR_STOPPED) usleep(1000);
+    }
+    assert_int_equal(rc, NB_ERR_STOPPED);
+    struct nb_msg_put in = { "late", 4, 0, -1 };
+    struct nb_msg m;
+    assert_int_equal(nb_store_msg_put(f->s, ACCT, "q", &in, T0, &m), NB_ERR_STOPPED);
+    for (int i = 0; i < CLOSE_READERS; i++) pthread_join(r[i], NULL);
+
+    assert_int_equal(sqlite3_exec(ext, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(ext);
+    for (int i = 0; i < CLOSE_WRITERS; i++) pthread_join(w[i], NULL);
+    pthread_join(cl, NULL);
+    f->s = NULL;
+    assert_int_equal(atomic_load(&c.read_failures), 0);
+
+    int ok = 0;
+    for (int i = 0; i < CLOSE_WRITERS; i++) {
+        assert_true(c.put_rc[i] == NB_OK || c.put_rc[i] == NB_ERR_STOPPED);
+        ok += c.put_rc[i] == NB_OK;
+    }
+    assert_true(ok > 0); /* 200 ms is ample for at least one to have queued */
+    open_store(f);
+    assert_int_equal(count(f->s, "q", T0), ok); /* every acknowledged put is there */
+}
+
+/* --- checkpoints -------------------------------------------------------- */
+
+static long long file_size(const char *dir, const char *name)
+{
+    char path[128];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+}
+
+#define CKPT_CYCLES 8000
+#define MIB (1024LL * 1024)
+
+/* Commits never checkpoint, so only the checkpointer thread (and the
+ * leader's occasional RESTART) keep the WAL from growing. 8000 put+delete
+ * cycles of 1 KiB append about 250 MB of WAL frames (8 pages per cycle);
+ * the file must stay well below that, so it was reused, which SQLite only
+ * does once every frame in it was copied to the database. */
+static void test_checkpoint_bounds_wal(void **state)
+{
+    struct fixture *f = *state;
+    if (!f->file) skip();
+    struct nb_store *s = f->s;
+    mkq(s, "q");
+    char body[1024];
+    memset(body, 'c', sizeof(body));
+    struct nb_msg_put in = { body, sizeof(body), 0, -1 };
+    long long max_wal = 0;
+    for (int i = 0; i < CKPT_CYCLES; i++) {
+        struct nb_msg m;
+        assert_int_equal(nb_store_msg_put(s, ACCT, "q", &in, T0, &m), NB_OK);
+        assert_int_equal(nb_store_msg_delete(s, ACCT, "q", m.id, m.pop_receipt, T0), NB_OK);
+        if (i % 64 == 0) {
+            long long w = file_size(f->dir, "nimbus.db-wal");
+            if (w > max_wal) max_wal = w;
+        }
+    }
+    assert_true(max_wal > 0);
+    assert_true(max_wal < 120 * MIB);
+    /* the database file itself was written while the store was open */
+    assert_true(file_size(f->dir, "nimbus.db") >= 8 * 4096);
+    assert_int_equal(count(s, "q", T0), 0);
+}
+
 #define BOTH(fn)                                                                               \
     cmocka_unit_test_setup_teardown(fn, setup_mem, teardown),                                 \
         cmocka_unit_test_setup_teardown(fn, setup_file, teardown)
@@ -730,6 +983,9 @@ int main(void)
         BOTH(test_acl_and_kv),
         BOTH(test_delete_queue),
         BOTH(test_concurrent_puts),
+        BOTH(test_concurrent_mix),
+        cmocka_unit_test_setup_teardown(test_close_drains, setup_file, teardown),
+        cmocka_unit_test_setup_teardown(test_checkpoint_bounds_wal, setup_file, teardown),
         cmocka_unit_test_setup_teardown(test_reopen, setup_file, teardown),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_nested_dir),
