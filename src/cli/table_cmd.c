@@ -1,8 +1,7 @@
 /* `nimbus table …` and `nimbus entity …` client commands (see table_cmd.h).
- * Two command tables (one per group) share one option table, one argument
- * parser and one output path; each handler sends OData JSON requests through
- * cli/client.c and turns the answer into a JSON value that is printed as JSON
- * (--json) or as text. Property values are checked and converted before any
+ * Two command tables share one option table, argument parser and output
+ * path; handlers send OData JSON through cli/client.c and return a JSON value
+ * printed as JSON (--json) or text. Property values are checked before any
  * request is made, so a usage error never reaches the service. Nothing here
  * outlives one call of the entry points. */
 #include "cli/table_cmd.h"
@@ -1065,7 +1064,17 @@ static void human_query(const struct ctx *x, json_t *r)
                 x->a->pos[0]);
         const char *k;
         json_t *v;
-        json_object_foreach(next, k, v) fprintf(stderr, " %s=%s", k, json_string_value(v));
+        json_object_foreach(next, k, v)
+        {
+            /* Single-quoted for the shell: Azure's markers hold '!' and '='. */
+            fprintf(stderr, " '%s=", k);
+            for (const char *p = json_string_value(v); p && *p; p++)
+                if (*p == '\'')
+                    fputs("'\\''", stderr);
+                else
+                    fputc(*p, stderr);
+            fputc('\'', stderr);
+        }
         fputs(", or use --all)\n", stderr);
     }
 }
