@@ -307,8 +307,9 @@ static enum nb_err coerce(json_t *v, enum nb_edm type, struct nb_arena *arena, s
     return INVALID(pe);
 }
 
-/* Type from the JSON value alone. Azure's OData reader tries Int32, then
- * Double, so an integer outside Int32 becomes a Double. */
+/* Type from the JSON value alone. An integer outside Int32 becomes Int64:
+ * Azure's reader would fall back to Double and silently round values above
+ * 2^53; keeping them exact is what a client sending an integer means. */
 static enum nb_err infer(json_t *v, struct nb_arena *arena, struct nb_value *out,
                          const struct perr *pe)
 {
@@ -320,8 +321,8 @@ static enum nb_err infer(json_t *v, struct nb_arena *arena, struct nb_value *out
             out->type = NB_EDM_INT32;
             out->i = i;
         } else {
-            out->type = NB_EDM_DOUBLE;
-            out->d = (double)i;
+            out->type = NB_EDM_INT64;
+            out->i = i;
         }
         return NB_OK;
     }

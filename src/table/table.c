@@ -33,29 +33,29 @@ struct route {
     const char *comp; /* required comp value for T_SERVICE, else NULL */
     void (*fn)(struct tctx *c);
     bool json;              /* errors as OData JSON (else XML) */
-    char rtype;             /* account SAS resource type; 0 = no SAS at all */
+    const char *rtypes;     /* account SAS resource types, any of; NULL = no SAS */
     const char *acct_perms; /* account SAS: any of */
     const char *svc_perms;  /* table SAS: any of; NULL = not allowed */
 };
 
 static const struct route routes[] = {
-    { T_SERVICE, "GET", "properties", nb_table_op_get_props, false, 's', "r", NULL },
-    { T_SERVICE, "PUT", "properties", nb_table_op_set_props, false, 's', "w", NULL },
-    { T_SERVICE, "GET", "stats", nb_table_op_stats, false, 's', "r", NULL },
-    { T_TABLES, "GET", NULL, nb_table_op_query_tables, true, 'c', "l", NULL },
-    { T_TABLES, "POST", NULL, nb_table_op_create_table, true, 'c', "acw", NULL },
-    { T_TABLE, "DELETE", NULL, nb_table_op_delete_table, true, 'c', "d", NULL },
-    { T_BATCH, "POST", NULL, nb_table_op_batch, true, 'o', "raud", "raud" },
-    { T_SET, "GET", NULL, nb_table_op_query, true, 'o', "r", "r" },
-    { T_SET, "POST", NULL, nb_table_op_insert, true, 'o', "a", "a" },
-    { T_ENTITY, "GET", NULL, nb_table_op_get, true, 'o', "r", "r" },
+    { T_SERVICE, "GET", "properties", nb_table_op_get_props, false, "s", "r", NULL },
+    { T_SERVICE, "PUT", "properties", nb_table_op_set_props, false, "s", "w", NULL },
+    { T_SERVICE, "GET", "stats", nb_table_op_stats, false, "s", "r", NULL },
+    { T_TABLES, "GET", NULL, nb_table_op_query_tables, true, "co", "l", NULL },
+    { T_TABLES, "POST", NULL, nb_table_op_create_table, true, "co", "acw", NULL },
+    { T_TABLE, "DELETE", NULL, nb_table_op_delete_table, true, "co", "d", NULL },
+    { T_BATCH, "POST", NULL, nb_table_op_batch, true, "o", "raud", "raud" },
+    { T_SET, "GET", NULL, nb_table_op_query, true, "o", "r", "r" },
+    { T_SET, "POST", NULL, nb_table_op_insert, true, "o", "a", "a" },
+    { T_ENTITY, "GET", NULL, nb_table_op_get, true, "o", "r", "r" },
     /* Updates check their exact letters (u, or a+u for upserts) inside. */
-    { T_ENTITY, "PUT", NULL, nb_table_op_update, true, 'o', "au", "au" },
-    { T_ENTITY, "PATCH", NULL, nb_table_op_update, true, 'o', "au", "au" },
-    { T_ENTITY, "MERGE", NULL, nb_table_op_update, true, 'o', "au", "au" },
-    { T_ENTITY, "DELETE", NULL, nb_table_op_delete, true, 'o', "d", "d" },
-    { T_ACL, "GET", NULL, nb_table_op_get_acl, false, 0, NULL, NULL },
-    { T_ACL, "PUT", NULL, nb_table_op_set_acl, false, 0, NULL, NULL },
+    { T_ENTITY, "PUT", NULL, nb_table_op_update, true, "o", "au", "au" },
+    { T_ENTITY, "PATCH", NULL, nb_table_op_update, true, "o", "au", "au" },
+    { T_ENTITY, "MERGE", NULL, nb_table_op_update, true, "o", "au", "au" },
+    { T_ENTITY, "DELETE", NULL, nb_table_op_delete, true, "o", "d", "d" },
+    { T_ACL, "GET", NULL, nb_table_op_get_acl, false, NULL, NULL, NULL },
+    { T_ACL, "PUT", NULL, nb_table_op_set_acl, false, NULL, NULL, NULL },
 };
 
 /* --- errors and small helpers --------------------------------------------- */
@@ -222,16 +222,20 @@ static bool authorize(struct tctx *c, const struct route *r)
     c->is_sas = true;
     if (!r) return true;
     const char *perms = c->sas.kind == NB_SAS_ACCOUNT ? r->acct_perms : r->svc_perms;
-    if (!r->rtype || !perms) {
+    if (!r->rtypes || !perms) {
         auth_error(c, r, "AuthorizationResourceTypeMismatch", NULL);
         return false;
     }
     const char *code = "AuthorizationPermissionMismatch";
-    for (const char *p = perms; *p; p++) {
-        const char *why = NULL;
-        if (nb_sas_allows(&c->sas, NB_STORAGE_TABLE, (enum nb_sas_rtype)r->rtype, *p, &why))
-            return true;
-        if (why) code = why;
+    /* Table create/delete/list take "c" (Azure's docs) or "o" (what the
+     * Python SDK, whose ResourceTypes has no container flag, can issue). */
+    for (const char *t = r->rtypes; *t; t++) {
+        for (const char *p = perms; *p; p++) {
+            const char *why = NULL;
+            if (nb_sas_allows(&c->sas, NB_STORAGE_TABLE, (enum nb_sas_rtype)*t, *p, &why))
+                return true;
+            if (why) code = why;
+        }
     }
     auth_error(c, r, code, NULL);
     return false;

@@ -63,11 +63,22 @@ def make_app_dir(path):
     return path
 
 
-def conn_str(endpoint, account=DEV_ACCOUNT, key=DEV_KEY):
+def conn_str(endpoint, account=DEV_ACCOUNT, key=DEV_KEY, table_endpoint=None):
     """The only connection-string shape the queue SDK and CLI accept for an
-    emulator (spec §0: UseDevelopmentStorage=true fails client-side)."""
+    emulator (spec §0: UseDevelopmentStorage=true fails client-side). With
+    table_endpoint, TableEndpoint is added: that full string works for every
+    client (queue and table SDKs, every az storage command)."""
+    s = ("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;"
+         "QueueEndpoint=%s;" % (account, key, endpoint))
+    if table_endpoint:
+        s += "TableEndpoint=%s;" % table_endpoint
+    return s
+
+
+def table_conn_str(table_endpoint, account=DEV_ACCOUNT, key=DEV_KEY):
+    """A table-only connection string (TableEndpoint, no QueueEndpoint)."""
     return ("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;"
-            "QueueEndpoint=%s;" % (account, key, endpoint))
+            "TableEndpoint=%s;" % (account, key, table_endpoint))
 
 
 class Netns:
@@ -94,6 +105,19 @@ class Netns:
 
     def delete(self):
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+    def python(self, code, timeout=60):
+        """Run `/usr/bin/python3 -c code` inside the namespace (so it can reach
+        a server started there, e.g. with an official SDK) and return its
+        stdout parsed as JSON. A failing child raises AssertionError with its
+        stderr."""
+        p = subprocess.run(self.prefix() + ["/usr/bin/python3", "-c", code],
+                           capture_output=True, timeout=timeout)
+        out = p.stdout.decode(errors="replace")
+        if p.returncode != 0:
+            raise AssertionError("python in netns failed (rc %d):\n%s\n%s"
+                                 % (p.returncode, p.stderr.decode(errors="replace"), out))
+        return json.loads(out) if out.strip() else None
 
 
 class Nimbus:
@@ -131,6 +155,23 @@ class Nimbus:
 
     def conn_str(self, account=DEV_ACCOUNT, key=DEV_KEY):
         return conn_str(self.queue_endpoint(account), account, key)
+
+    @property
+    def table_url(self):
+        return "http://127.0.0.1:%d" % self.table_port
+
+    def table_endpoint(self, account=DEV_ACCOUNT):
+        """Always 127.0.0.1, never localhost: azure-data-tables treats
+        localhost on a port other than 10002 as Cosmos (spec §0)."""
+        return "%s/%s" % (self.table_url, account)
+
+    def table_conn_str(self, account=DEV_ACCOUNT, key=DEV_KEY):
+        return table_conn_str(self.table_endpoint(account), account, key)
+
+    def full_conn_str(self, account=DEV_ACCOUNT, key=DEV_KEY):
+        """QueueEndpoint and TableEndpoint: works for every client."""
+        return conn_str(self.queue_endpoint(account), account, key,
+                        table_endpoint=self.table_endpoint(account))
 
     @property
     def stdout_path(self):
@@ -291,6 +332,61 @@ class Nimbus:
             c.close()
 
 
+    # -- raw table requests (for what the SDK hides) ------------------------
+    def table_request(self, method, path, body=b"", headers=None, sign=True,
+                      account=DEV_ACCOUNT, key=DEV_KEY, timeout=10, scheme="SharedKey",
+                      accept="application/json;odata=minimalmetadata"):
+        """Send one raw request to the table listener, signed per spec §1.2
+        (SharedKey) or §1.3 (scheme="SharedKeyLite") unless sign=False. path
+        includes the account and query, already %-encoded; a dict/list body
+        is sent as JSON. Returns (status, headers(lowercased), body bytes)."""
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        elif isinstance(body, str):
+            body = body.encode()
+        date = email.utils.formatdate(usegmt=True)
+        h = {"x-ms-version": "2019-02-02", "x-ms-date": date, "Date": date,
+             "DataServiceVersion": "3.0", "x-ms-client-request-id": str(uuid.uuid4())}
+        if accept is not None:
+            h["Accept"] = accept
+        if body:
+            h["Content-Type"] = "application/json;odata=nometadata"
+        h.update(headers or {})
+        h = {k: v for k, v in h.items() if v is not None}
+        h["Content-Length"] = str(len(body))
+        if sign:
+            h["Authorization"] = sharedkey_table(method, path, h, account, key, scheme)
+        c = http.client.HTTPConnection("127.0.0.1", self.table_port, timeout=timeout)
+        try:
+            c.request(method, path, body=body, headers=h)
+            r = c.getresponse()
+            return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+        finally:
+            c.close()
+
+
+def sharedkey_table(method, path, headers, account, key, scheme="SharedKey"):
+    """Authorization header value for the table service (spec §1.2, §1.3):
+    only Content-MD5, Content-Type, the date and the path (+ ?comp=) are
+    signed."""
+    lower = {k.lower(): str(v) for k, v in headers.items()}
+    date = lower.get("x-ms-date") or lower.get("date", "")
+    parsed = urllib.parse.urlsplit(path)
+    resource = "/" + account + parsed.path
+    for k, v in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
+        if k.lower() == "comp":
+            resource += "?comp=" + v
+            break
+    if scheme == "SharedKeyLite":
+        sts = date + "\n" + resource
+    else:
+        sts = "\n".join([method, lower.get("content-md5", ""), lower.get("content-type", ""),
+                         date, resource])
+    sig = base64.b64encode(hmac.new(base64.b64decode(key), sts.encode("utf-8"),
+                                    hashlib.sha256).digest()).decode()
+    return "%s %s:%s" % (scheme, account, sig)
+
+
 def sharedkey_queue(method, path, headers, account, key):
     """Authorization header value for the queue service (spec §1.1)."""
     lower = {k.lower(): str(v) for k, v in headers.items()}
@@ -350,9 +446,13 @@ class Az:
             self.env.pop(k, None)
 
     def run(self, *args, conn=True, expect_ok=True, timeout=120):
-        """Run `az <args> -o json` and return (rc, parsed stdout or None, stderr)."""
+        """Run `az <args> -o json` and return (rc, parsed stdout or None, stderr).
+        conn=True passes the server's queue connection string, a str passes
+        that connection string, a false value passes none."""
         cmd = self.netns.prefix() + ["az"] + list(args) + ["-o", "json"]
-        if conn:
+        if isinstance(conn, str):
+            cmd += ["--connection-string", conn]
+        elif conn:
             cmd += ["--connection-string", self.srv.conn_str()]
         p = subprocess.run(cmd, capture_output=True, env=self.env, timeout=timeout)
         out = p.stdout.decode(errors="replace").strip()

@@ -258,10 +258,10 @@ static void test_infer(void **state)
     v = one(&a, "{\"X\":-2147483648}", NB_EDM_INT32);
     assert_int_equal(v.i, INT32_MIN);
     /* outside Int32: a Double, as Azure's OData reader (Int32 then Double) */
-    v = one(&a, "{\"X\":2147483648}", NB_EDM_DOUBLE);
-    assert_true(v.d == 2147483648.0);
-    v = one(&a, "{\"X\":-2147483649}", NB_EDM_DOUBLE);
-    assert_true(v.d == -2147483649.0);
+    v = one(&a, "{\"X\":2147483648}", NB_EDM_INT64);
+    assert_true(v.i == 2147483648LL);
+    v = one(&a, "{\"X\":-2147483649}", NB_EDM_INT64);
+    assert_true(v.i == -2147483649LL);
     v = one(&a, "{\"X\":2.0}", NB_EDM_DOUBLE);
     assert_true(v.d == 2.0);
     v = one(&a, "{\"X\":1e5}", NB_EDM_DOUBLE);
@@ -1247,8 +1247,9 @@ static void test_json_values(void **state)
         {"{\"X\":1e20}", "{\"X\":1e+20}"},
         {"{\"X\":1e15}", "{\"X\":1e+15}"},
         {"{\"X\":123456789012345.0}", "{\"X\":123456789012345.0}"},
-        {"{\"X\":2147483648}", "{\"X\":2147483648.0}"},
-        {"{\"X\":9007199254740993}", "{\"X\":9007199254740992.0}"},
+        {"{\"X\":2147483648}", "{\"X@odata.type\":\"Edm.Int64\",\"X\":\"2147483648\"}"},
+        {"{\"X\":9007199254740993}",
+         "{\"X@odata.type\":\"Edm.Int64\",\"X\":\"9007199254740993\"}"},
         {"{\"X\":5e-324}", "{\"X\":4.94065645841247e-324}"},
         {"{\"X\":1.7976931348623157e308}", "{\"X\":1.7976931348623157e+308}"},
         {"{\"X\":\"Infinity\",\"X@odata.type\":\"Edm.Double\"}",
