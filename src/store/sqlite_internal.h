@@ -7,8 +7,8 @@
 #include "store/store.h"
 
 /* A unit of work on one connection. For writes it runs inside the batch's
- * transaction, in its own savepoint: returning an error undoes everything
- * it did and nothing else. */
+ * transaction (in its own savepoint when the batch has company): returning
+ * an error undoes everything it did and nothing else. */
 typedef enum nb_err (*nb_sq_job)(sqlite3 *db, void *args);
 
 /* Run fn as a write (durable when NB_OK is returned) or as a read on one
