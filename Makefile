@@ -3,7 +3,8 @@
 PKGS      := libmicrohttpd jansson libxml-2.0 openssl sqlite3 libcurl
 DEB_PKGS  := build-essential pkg-config libmicrohttpd-dev libjansson-dev libxml2-dev \
              libssl-dev libsqlite3-dev libcurl4-openssl-dev libcmocka-dev libpq-dev \
-             python3-pytest python3-azure azure-cli wrk iproute2 util-linux
+             python3-pytest python3-azure azure-cli wrk iproute2 util-linux \
+             clang libclang-rt-14-dev
 SHELL     := /bin/bash
 CC        ?= cc
 WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes

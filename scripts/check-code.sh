@@ -9,7 +9,7 @@ build=${1:-build}
 fail=0
 
 bad=$(for o in $(find "$build/obj" -name '*.o' ! -name 'main.o'); do
-        nm --defined-only --extern-only "$o" | awk -v f="$o" '$2 ~ /^[TDBR]$/ && $3 !~ /^nb_/ {print f": "$3}'
+        nm --defined-only --extern-only "$o" | awk -v f="$o" '$2 ~ /^[TDBR]$/ && $3 !~ /^nb_/ && $3 !~ /^__(odr_)?asan/ {print f": "$3}'
       done)
 if [ -n "$bad" ]; then
     echo "exported symbols without the nb_ prefix:"; echo "$bad"; fail=1
