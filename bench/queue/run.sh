@@ -164,7 +164,7 @@ stop_server() {
 # Percent of all CPUs idle over the next second.
 idle_pct() {
   local a b
-  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+  read -r -a a </proc/stat; sleep 1; read -r -a b </proc/stat
   awk -v i0="$((a[4] + a[5]))" -v i1="$((b[4] + b[5]))" \
       -v t0="$((a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7] + a[8]))" \
       -v t1="$((b[1] + b[2] + b[3] + b[4] + b[5] + b[6] + b[7] + b[8]))" \
