@@ -385,13 +385,23 @@ static enum nb_err job_entity_write(sqlite3 *db, void *p)
     a->failed = 0;
     enum nb_err err = table_id(db, a->account, a->lname, &id);
     if (err) return err;
+    /* Only what the batch needs is prepared: an insert-only batch never
+     * compiles the DELETE. */
+    bool any_delete = false, any_write = false;
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->ops[i].kind == NB_ENTITY_DELETE) any_delete = true;
+        else any_write = true;
+    }
     sqlite3_stmt *sel = prep(db, "SELECT ts, data FROM entities"
                                  " WHERE table_id = ?1 AND pk = ?2 AND rk = ?3");
-    sqlite3_stmt *put = prep(db, "INSERT OR REPLACE INTO entities(table_id, pk, rk, ts, data)"
-                                 " VALUES (?1, ?2, ?3, ?4, ?5)");
-    sqlite3_stmt *del = prep(db, "DELETE FROM entities WHERE table_id = ?1 AND pk = ?2"
-                                 " AND rk = ?3");
-    if (!sel || !put || !del) {
+    sqlite3_stmt *put = any_write ? prep(db, "INSERT OR REPLACE INTO entities"
+                                             "(table_id, pk, rk, ts, data)"
+                                             " VALUES (?1, ?2, ?3, ?4, ?5)")
+                                  : NULL;
+    sqlite3_stmt *del = any_delete ? prep(db, "DELETE FROM entities WHERE table_id = ?1"
+                                              " AND pk = ?2 AND rk = ?3")
+                                   : NULL;
+    if (!sel || (any_write && !put) || (any_delete && !del)) {
         err = NB_ERR_STORE;
         goto cleanup;
     }
