@@ -13,11 +13,11 @@ CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude
 LDLIBS    += -lpthread
 
 ifeq ($(SAN),1)
-BUILD     := build/san
+BUILD     ?= build/san
 CFLAGS    += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS   += -fsanitize=address,undefined
 else
-BUILD     := build
+BUILD     ?= build
 endif
 
 # pkg-config is only consulted once the packages exist (make deps installs them).
