@@ -10,7 +10,7 @@ CC        ?= cc
 WARN      := -Wall -Wextra -Werror -Wshadow -Wmissing-prototypes -Wstrict-prototypes
 CFLAGS    ?= -O2 -g
 CFLAGS    += -std=c11 -D_GNU_SOURCE $(WARN) -Isrc -Iinclude
-LDLIBS    += -lpthread
+LDLIBS    += -lpthread -ldl
 
 ifeq ($(SAN),1)
 BUILD     ?= build/san
@@ -32,7 +32,10 @@ LIB_OBJS  := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
 UNIT_SRCS := $(wildcard tests/unit/*/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-APP       ?= examples/quickstart
+APP       ?= examples/twofactor
+PREFIX    ?= /usr/local
+# Native function apps built with the tree: the example and the test apps.
+APP_DIRS  := examples/twofactor tests/conformance/apps/native
 PYTEST    := /usr/bin/python3 -m pytest
 
 # libFuzzer drivers (fuzz/*.c) over our own parsers; `make fuzz` runs each
@@ -43,10 +46,26 @@ FUZZ_SECONDS ?= 10
 FUZZ_OBJS    := $(patsubst src/%.c,build/fuzz/obj/%.o,$(filter-out src/main.c,$(SRCS)))
 FUZZ_BINS    := $(patsubst fuzz/%.c,build/fuzz/%,$(wildcard fuzz/*.c))
 
-.PHONY: all deps run test check unit conformance clean bench fuzz
+.PHONY: all deps run test check unit conformance clean bench fuzz apps install
 .SECONDARY:
 
-all: $(BUILD)/nimbus
+all: $(BUILD)/nimbus build/pkgconfig/nimbus.pc
+
+# pkg-config for building native functions against this (uninstalled) tree:
+# PKG_CONFIG_PATH=$(CURDIR)/build/pkgconfig pkg-config --cflags nimbus
+build/pkgconfig/nimbus.pc: nimbus.pc.in
+	@mkdir -p $(dir $@)
+	sed -e 's|@prefix@|$(CURDIR)|; s|@includedir@|$(CURDIR)/include|' $< > $@
+
+apps: | deps
+	@for d in $(APP_DIRS); do $(MAKE) --no-print-directory -C $$d || exit 1; done
+
+install: $(BUILD)/nimbus
+	install -D -m 755 $(BUILD)/nimbus $(DESTDIR)$(PREFIX)/bin/nimbus
+	install -D -m 644 include/nimbus/function.h $(DESTDIR)$(PREFIX)/include/nimbus/function.h
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@prefix@|$(PREFIX)|; s|@includedir@|$(PREFIX)/include|' nimbus.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nimbus.pc
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -74,13 +93,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libnimbus.a | deps
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libnimbus.a $(LDFLAGS) \
 	  $(PKG_LIBS) $$(pkg-config --libs cmocka) $(LDLIBS)
 
-run: $(BUILD)/nimbus
+run: $(BUILD)/nimbus apps
 	$(BUILD)/nimbus start $(APP) --data $(APP)/.nimbus
 
 unit: $(UNIT_BINS)
 	@fail=0; for t in $(UNIT_BINS); do $$t || fail=1; done; exit $$fail
 
-conformance: $(BUILD)/nimbus
+conformance: $(BUILD)/nimbus apps
 	NIMBUS_BIN=$(abspath $(BUILD)/nimbus) $(PYTEST) -q tests/conformance
 
 check: $(BUILD)/nimbus

@@ -2,10 +2,14 @@
  * subcommands are clients of a running server. This file owns the server
  * struct, option parsing, and the one visible start/stop order of the
  * services. Configuration is read-only once the services have started. */
+#include "cli/keys_cmd.h"
 #include "cli/queue_cmd.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "host/app.h"
 #include "host/host.h"
+#include "host/worker.h"
+#include "core/notify.h"
 #include "http/accounts.h"
 #include "http/service.h"
 #include "queue/queue.h"
@@ -32,6 +36,7 @@ struct nb_options {
     bool in_memory;
     const char *host;
     int host_port, queue_port, table_port;
+    bool host_port_given; /* --port wins over Host.LocalHttpPort */
     enum nb_log_format log_format;
     bool quiet;
     bool test_hooks;
@@ -42,7 +47,9 @@ struct nb_options {
 struct nb_server {
     struct nb_options opt;
     struct nb_clock clock;
+    struct nb_notify wake;
     struct nb_log log;
+    struct nb_app *app;
     struct nb_accounts accounts;
     struct nb_store *store;
     struct nb_service_env env;
@@ -57,6 +64,7 @@ static void usage(FILE *f)
           "\n"
           "commands:\n"
           "  start [APP_DIR]   run the server for a function app folder (default .)\n"
+          "  keys ...          function keys in a data directory (nimbus keys --help)\n"
           "  queue ...         queue client commands (nimbus queue --help)\n"
           "  table ...         table client commands (nimbus table --help)\n"
           "  entity ...        entity client commands (nimbus entity --help)\n"
@@ -124,6 +132,7 @@ static int parse_start(int argc, char **argv, struct nb_options *o, struct nb_ac
         if (strcmp(a, "--data") == 0) o->data_dir = v;
         else if (strcmp(a, "--host") == 0) o->host = v;
         else if (strcmp(a, "--port") == 0 && parse_port(v, &o->host_port)) {
+            o->host_port_given = true;
         } else if (strcmp(a, "--queue-port") == 0 && parse_port(v, &o->queue_port)) {
         } else if (strcmp(a, "--table-port") == 0 && parse_port(v, &o->table_port)) {
         } else if (strcmp(a, "--account") == 0) {
@@ -171,7 +180,9 @@ static void print_banner(struct nb_server *s)
            acct->name);
     for (size_t i = 0; i < s->accounts.n; i++)
         printf("  account  %s\n", s->accounts.items[i].name);
-    printf("\nReady. Press Ctrl+C to stop.\n");
+    printf("\n");
+    nb_host_print_functions(s->host, stdout);
+    printf("Ready. Press Ctrl+C to stop.\n");
     fflush(stdout);
 }
 
@@ -179,6 +190,7 @@ static int cmd_start(int argc, char **argv)
 {
     struct nb_server s;
     memset(&s, 0, sizeof(s));
+    nb_notify_init(&s.wake);
     int rc = 1;
     char *default_data = NULL;
 
@@ -197,6 +209,18 @@ static int cmd_start(int argc, char **argv)
     }
     s.log = (struct nb_log){ s.opt.log_format, s.opt.quiet };
     nb_clock_init(&s.clock);
+    char *load_err = NULL;
+    enum nb_err lerr = nb_app_load(s.opt.app_dir, &s.app, &load_err);
+    if (lerr) {
+        if (lerr == NB_ERR_NOT_FOUND)
+            fprintf(stderr, "nimbus: %s is not a function app folder\n", s.opt.app_dir);
+        else
+            fprintf(stderr, "nimbus: %s\n", load_err ? load_err : nb_err_str(lerr));
+        free(load_err);
+        goto cleanup;
+    }
+    if (!s.opt.host_port_given && s.app->local_http_port > 0)
+        s.opt.host_port = s.app->local_http_port;
     xmlInitParser();
 
     /* Signals are taken by sigwait below: block them before any thread
@@ -216,13 +240,22 @@ static int cmd_start(int argc, char **argv)
         goto cleanup;
     }
     s.env = (struct nb_service_env){ &s.clock, s.store, &s.accounts, &s.log, s.opt.host,
-                                     s.opt.test_hooks };
+                                     s.opt.test_hooks, &s.wake };
 
     /* Start order: storage services first, the host listener last, so a
      * 200 from /admin/host/ping means everything is up. */
     if (nb_queue_start(&s.env, s.opt.queue_port, &s.queue) != NB_OK) goto cleanup;
     if (nb_table_start(&s.env, s.opt.table_port, &s.table) != NB_OK) goto cleanup;
-    if (nb_host_start(&s.env, s.opt.host_port, &s.host) != NB_OK) goto cleanup;
+    char exe[PATH_MAX];
+    ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (exe_len <= 0) {
+        nb_log_error(&s.log, "cannot resolve /proc/self/exe");
+        goto cleanup;
+    }
+    exe[exe_len] = '\0';
+    struct nb_host_config hcfg = { &s.env, s.app, s.opt.host_port, exe, NB_VERSION,
+                                   nb_queue_port(s.queue), nb_table_port(s.table) };
+    if (nb_host_start(&hcfg, &s.host) != NB_OK) goto cleanup;
     print_banner(&s);
 
     int sig = 0;
@@ -240,6 +273,8 @@ cleanup:
     nb_queue_stop(s.queue);
     nb_table_stop(s.table);
     nb_store_close(s.store);
+    nb_app_free(s.app);
+    nb_notify_cleanup(&s.wake);
     nb_accounts_cleanup(&s.accounts);
     free(default_data);
     return rc;
@@ -253,6 +288,8 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "start") == 0) return cmd_start(argc - 1, argv + 1);
+    if (strcmp(cmd, "worker") == 0) return nb_worker_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "keys") == 0) return nb_keys_cmd(argc - 1, argv + 1);
     if (strcmp(cmd, "queue") == 0) return nb_cli_queue_main(argc - 1, argv + 1);
     if (strcmp(cmd, "table") == 0) return nb_cli_table_main(argc - 1, argv + 1);
     if (strcmp(cmd, "entity") == 0) return nb_cli_entity_main(argc - 1, argv + 1);

@@ -76,6 +76,12 @@ struct nimbus_api {
     int (*output)(struct nimbus_ctx *ctx, const char *binding, const void *data, size_t len);
     void (*log)(struct nimbus_ctx *ctx, enum nimbus_log_level level, const char *fmt,
                 va_list ap);
+    /* A queue output message that becomes visible only after visibility_ms
+     * (what QueueClient.send_message(visibility_timeout=...) does); 0 is
+     * the same as output(). Returns 0, or -1 when the function has no such
+     * queue output binding. */
+    int (*output_delayed)(struct nimbus_ctx *ctx, const char *binding, const void *data,
+                          size_t len, long long visibility_ms);
 };
 
 struct nimbus_ctx {
@@ -120,6 +126,11 @@ static inline int nimbus_output(struct nimbus_ctx *ctx, const char *binding, con
                                 size_t len)
 {
     return ctx->api->output(ctx, binding, data, len);
+}
+static inline int nimbus_output_delayed(struct nimbus_ctx *ctx, const char *binding,
+                                        const void *data, size_t len, long long visibility_ms)
+{
+    return ctx->api->output_delayed(ctx, binding, data, len, visibility_ms);
 }
 static inline void nimbus_log(struct nimbus_ctx *ctx, enum nimbus_log_level level,
                               const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -41,7 +41,7 @@ unsigned nb_app_method_bit(const char *method);
 struct nb_binding {
     enum nb_binding_type type;
     char *type_name;   /* as written in function.json */
-    bool out;          /* direction "out" (triggers and inputs are in) */
+    bool out;          /* direction "out" (triggers, inputs and "inout" are in) */
     char *name;        /* binding name; "$return" allowed for outputs */
     char *data_type;   /* "binary", "string", ... or NULL */
     /* httpTrigger */
@@ -72,9 +72,10 @@ struct nb_function {
     char *name;           /* folder name */
     char *dir;            /* absolute path of the folder */
     char *script_file;    /* absolute path (native), NULL for custom handlers */
-    char *entry_point;    /* symbol (native); default "run" */
+    char *entry_point;    /* symbol (native); default "run"; set for custom too */
     enum nb_worker_kind worker;
-    bool disabled;        /* AzureWebJobs.<name>.Disabled is true */
+    bool disabled;        /* AzureWebJobs.<name>.Disabled (or AzureWebJobs_<name>_Disabled)
+                           * is true/1, or function.json "disabled": true */
     struct nb_binding *bindings;
     size_t nbindings;
     size_t trigger;       /* index of the trigger binding */
@@ -123,16 +124,44 @@ struct nb_app {
 /* Load the app in `dir`. NB_ERR_NOT_FOUND when dir is not a directory;
  * NB_ERR_INVALID when host.json is unreadable or not version 2.0 (then
  * *err is a heap message). A missing host.json or local.settings.json is
- * allowed (defaults). Broken functions go to app->problems, not to errors. */
+ * allowed (defaults). Broken functions go to app->problems, not to errors.
+ *
+ * Details (err may be NULL; on any failure *out is NULL and *err, if asked
+ * for, is a heap message the caller frees, also for NB_ERR_NOT_FOUND):
+ *  - host.json values may be overridden as in Azure by a setting named
+ *    AzureFunctionsJobHost__path__to__key (an app setting from
+ *    local.settings.json, then the process environment, ignoring case);
+ *    array elements by ...__arguments__0. Key names match ignoring case.
+ *  - a bad host.json value (batchSize 64, a malformed TimeSpan, ...) keeps
+ *    its default and adds a "host.json: ..." problem; so does a broken
+ *    local.settings.json ("local.settings.json: ...").
+ *  - TimeSpans are "[d.]hh:mm[:ss[.fffffff]]"; queue intervals may also be
+ *    a number of milliseconds; functionTimeout "-1" is unbounded (-1),
+ *    otherwise it must be at least 00:00:01 (as Azure checks).
+ *  - customHandler (or legacy httpWorker): the command is executable +
+ *    arguments, then defaultWorkerPath and workerArguments (Azure's order);
+ *    defaultWorkerPath alone serves as the executable. A relative
+ *    executable with a '/' is resolved against working_dir, a bare name
+ *    only when that file exists there (else it is left for PATH).
+ *  - a function folder (not starting with '.', holding function.json) is
+ *    skipped with a "<name>/function.json: <reason>" problem when it fails
+ *    validation; host.json "functions": [names] limits which are loaded. */
 enum nb_err nb_app_load(const char *dir, struct nb_app **out, char **err);
 void nb_app_free(struct nb_app *app);
 
-/* The value of an app setting; NULL when unset. */
+/* The value of an app setting; NULL when unset. Looks in the
+ * local.settings.json Values (exact name, then ignoring case), then in the
+ * process environment (getenv), as Azure reads app settings from there. */
 const char *nb_app_setting(const struct nb_app *app, const char *name);
 /* `in` with every %NAME% replaced by the setting's value (heap). NULL when a
- * referenced setting is missing; *missing (if given) then names it (heap). */
+ * referenced setting is missing; *missing (if given) then names it (heap).
+ * Settings are looked up as nb_app_setting. A '%' with no closing '%' stays
+ * literal; "%%" is no escape (it names the empty setting, which is missing).
+ * app may be NULL (environment only). */
 char *nb_app_expand(const struct nb_app *app, const char *in, char **missing);
+/* The function named `name` (case-insensitive), NULL when none. */
 const struct nb_function *nb_app_function(const struct nb_app *app, const char *name);
+/* &fn->bindings[fn->trigger]. */
 const struct nb_binding *nb_function_trigger(const struct nb_function *fn);
 /* The binding named `name` (case-insensitive), NULL when none. */
 const struct nb_binding *nb_function_binding(const struct nb_function *fn, const char *name);

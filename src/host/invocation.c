@@ -54,6 +54,12 @@ void nb_inv_result_add_output(struct nb_inv_result *r, const char *binding, cons
     memcpy(o->value, value, len);
     o->value[len] = '\0';
     o->len = len;
+    o->visibility_ms = 0;
+}
+
+void nb_inv_result_delay_last(struct nb_inv_result *r, int64_t visibility_ms)
+{
+    if (r->noutputs) r->outputs[r->noutputs - 1].visibility_ms = visibility_ms;
 }
 
 void nb_inv_result_add_log(struct nb_inv_result *r, const char *line)

@@ -7,6 +7,7 @@
 #define NB_HOST_INVOCATION_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include "core/buf.h"
 #include "http/request.h"
 #include "host/app.h"
@@ -53,6 +54,7 @@ struct nb_inv_output {
     char *binding;
     char *value;
     size_t len;
+    int64_t visibility_ms; /* queue outputs: initial invisibility (0 = none) */
 };
 
 struct nb_inv_header {
@@ -84,6 +86,8 @@ void nb_inv_result_cleanup(struct nb_inv_result *r);
 void nb_inv_result_add_header(struct nb_inv_result *r, const char *name, const char *value);
 void nb_inv_result_add_output(struct nb_inv_result *r, const char *binding, const char *value,
                               size_t len);
+/* The output just added becomes visible after visibility_ms (queue only). */
+void nb_inv_result_delay_last(struct nb_inv_result *r, int64_t visibility_ms);
 void nb_inv_result_add_log(struct nb_inv_result *r, const char *line);
 /* Mark failed with a formatted reason (replaces an earlier one). */
 void nb_inv_result_fail(struct nb_inv_result *r, const char *fmt, ...)

@@ -28,17 +28,47 @@ struct nb_worker_pool_config {
     const struct nb_log *log;
 };
 
+/* Start the pool: copies cfg (exe, env; env NULL means this process's
+ * environment), starts the spawner thread (which spawns every worker, see
+ * worker.c) and waits until min_workers are up. min_workers above
+ * max_workers is lowered to it. Errors:
+ *   NB_ERR_INVALID   cfg or cfg->exe NULL, or max_workers 0;
+ *   NB_ERR_NOT_FOUND exe is not an executable file;
+ *   NB_ERR_IO        min_workers > 0 and not one worker started (the
+ *                    reason is logged: exec failed, or the program is not a
+ *                    nimbus that answers `worker --fd N`).
+ * *out is set only on NB_OK. */
 enum nb_err nb_worker_pool_start(const struct nb_worker_pool_config *cfg,
                                  struct nb_worker_pool **out);
 /* Run inv->fn (its script_file and entry_point) in a worker; fill res
  * (initialised by the caller with nb_inv_result_init). Returns NB_OK when an
- * answer (success or failure) is in res; NB_ERR_STOPPED while stopping. */
+ * answer (success or failure) is in res; NB_ERR_STOPPED while stopping.
+ * Thread-safe; blocks while all max_workers are busy. The answers in res:
+ *   - the function's reply (has_http/status/headers/body only if it called
+ *     set_status, set_header, write or output on the http binding; outputs
+ *     with their declared binding names; logs as "[level] text");
+ *   - ok false, "function returned N" for a nonzero return;
+ *   - ok false with the dlopen/dlsym message when it cannot be loaded;
+ *   - ok false, crashed, "worker crashed: killed by signal 11
+ *     (Segmentation fault)" / "worker crashed: exited with status 3";
+ *   - ok false, crashed, "function timed out after N ms";
+ *   - ok false, "cannot start a native worker: ..." when no worker can be
+ *     started at all.
+ * Crashes and timeouts are also logged (nb_log_error). NB_ERR_INVALID when
+ * inv or inv->fn is NULL. */
 enum nb_err nb_worker_invoke(struct nb_worker_pool *pool, const struct nb_invocation *inv,
                              struct nb_inv_result *res);
-/* Kill every worker and free the pool. NULL is a no-op. */
+/* Kill every worker and free the pool. NULL is a no-op. Invocations in
+ * flight, or waiting for a worker, are cut short (busy workers are killed)
+ * and return NB_ERR_STOPPED; stop waits until they have returned. Calls
+ * that begin after stop returned are the caller's bug (the pool is freed).
+ * Every worker process is reaped. */
 void nb_worker_pool_stop(struct nb_worker_pool *pool);
 
-/* Entry point of `nimbus worker --fd N`: serve invocations on fd until EOF. */
+/* Entry point of `nimbus worker --fd N [--ppid PID]` (argv[0] is "worker"):
+ * serve invocations on fd until EOF. Returns the exit status: 0 at EOF, 1
+ * on a broken connection or when the parent PID is no longer PID, 2 on bad
+ * arguments. */
 int nb_worker_main(int argc, char **argv);
 
 #endif

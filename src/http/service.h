@@ -7,6 +7,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "http/accounts.h"
+#include "core/notify.h"
 
 struct nb_store;
 
@@ -17,6 +18,9 @@ struct nb_service_env {
     const struct nb_log *log;
     const char *host;     /* listen address */
     bool test_hooks;      /* --enable-test-hooks: clock control etc. */
+    /* Signalled when a message is put on any queue or the test clock moves,
+     * so queue-trigger pollers wake at once. May be NULL. */
+    struct nb_notify *wake;
 };
 
 #endif

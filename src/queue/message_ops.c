@@ -119,6 +119,7 @@ void nb_queue_op_put(struct qctx *c)
         nb_queue_store_error(c, rc);
         return;
     }
+    nb_notify_signal(c->svc->env.wake);
     xml_head(c, 201);
     message_xml(&c->resp->body, &m, SHAPE_PUT);
     nb_buf_adds(&c->resp->body, "</QueueMessagesList>");

@@ -124,10 +124,11 @@ class Nimbus:
     """One `nimbus start` process and everything a test needs to talk to it."""
 
     def __init__(self, workdir, data_dir=None, extra_args=(), env=None,
-                 test_hooks=True, netns=None, ports=None):
+                 test_hooks=True, netns=None, ports=None, app_dir=None):
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.app_dir = make_app_dir(self.workdir / "app")
+        # app_dir: an existing function app folder, served as it is.
+        self.app_dir = Path(app_dir) if app_dir else make_app_dir(self.workdir / "app")
         self.data_dir = Path(data_dir) if data_dir else self.workdir / "data"
         self.extra_args = list(extra_args)
         self.env = dict(os.environ)
@@ -420,10 +421,12 @@ def start_nimbus(tmp_path_factory, name, **kw):
 @pytest.fixture(scope="module")
 def nimbus(request, tmp_path_factory):
     """A fresh server for this suite (module). A module may set NIMBUS_ARGS
-    (extra command-line arguments) and NIMBUS_ENV (extra environment)."""
+    (extra command-line arguments), NIMBUS_ENV (extra environment) and
+    NIMBUS_APP (a function app folder to serve)."""
     srv = Nimbus(tmp_path_factory.mktemp("nimbus"),
                  extra_args=getattr(request.module, "NIMBUS_ARGS", ()),
-                 env=getattr(request.module, "NIMBUS_ENV", None)).start()
+                 env=getattr(request.module, "NIMBUS_ENV", None),
+                 app_dir=getattr(request.module, "NIMBUS_APP", None)).start()
     yield srv
     rc = srv.stop()
     assert rc == 0, "nimbus exited %r after SIGTERM (want 0)\n%s" % (rc, srv.stderr_tail())

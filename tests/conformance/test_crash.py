@@ -8,6 +8,7 @@ deleted, and nothing may be duplicated. Unacknowledged requests may or may not
 have taken effect.
 """
 import collections
+import subprocess
 import datetime as dt
 import threading
 import time
@@ -17,7 +18,7 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.storage.queue import AccessPolicy, QueueClient
 
-from conftest import Nimbus
+from conftest import NIMBUS_BIN, Nimbus
 
 THREADS = 8
 SDK_KW = dict(retry_total=0, connection_timeout=2, read_timeout=10)
@@ -183,7 +184,15 @@ def test_test_hooks_off_by_default(tmp_path_factory):
     try:
         status, _, _ = srv.host_request("GET", "/admin/host/ping")
         assert status == 200
+        # /admin/* needs the master key before anything else is revealed...
         status, _, body = srv.host_request("POST", "/admin/test/clock?advance_ms=1000")
+        assert status == 401, body
+        # ...and with it, the hook does not exist.
+        master = subprocess.run([NIMBUS_BIN, "keys", "show", "master", "--data",
+                                 str(srv.data_dir)], capture_output=True, check=True,
+                                text=True).stdout.strip()
+        status, _, body = srv.host_request("POST", "/admin/test/clock?advance_ms=1000&code="
+                                           + master)
         assert status == 404, body
     finally:
         assert srv.stop() == 0

@@ -1,0 +1,202 @@
+"""The function host with a custom handler (the Azure custom-handler
+protocol, docs/functions.md "Workers"): what the handler is sent, what the
+host does with its answer (HTTP response, queue outputs, logs), queue
+triggers, a handler that dies, and forwarding mode.
+
+Serves tests/conformance/apps/custom (Python handler.py) as it is, and
+apps/custom_fwd (enableForwardingHttpRequest) on a second server.
+"""
+import base64
+import http.client
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.queue import (QueueClient, TextBase64DecodePolicy,
+                                 TextBase64EncodePolicy)
+
+from conftest import Nimbus
+
+APPS = Path(__file__).resolve().parent / "apps"
+NIMBUS_APP = str(APPS / "custom")
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def request(srv, method, path, body=None, headers=None, timeout=15):
+    """(status, headers with lower-case names, body bytes) from the host listener."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=dict(headers or {}))
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def queue(srv, name, **kw):
+    return QueueClient.from_connection_string(srv.full_conn_str(), name, **kw)
+
+
+def b64_queue(srv, name):
+    """Messages base64 both ways, as host.json's default messageEncoding."""
+    return queue(srv, name, message_encode_policy=TextBase64EncodePolicy(),
+                 message_decode_policy=TextBase64DecodePolicy())
+
+
+def wait_for(what, fn, timeout=10.0, interval=0.05):
+    """Poll fn() until it returns something truthy; fail after timeout s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def peek_texts(srv, name, decode=False):
+    """The text of every visible message of a queue, base64-decoded with
+    decode ([] when the queue does not exist)."""
+    q = b64_queue(srv, name) if decode else queue(srv, name)
+    try:
+        return [m.content for m in q.peek_messages(max_messages=32)]
+    except Exception as e:
+        if getattr(e, "status_code", None) == 404:
+            return []
+        raise
+
+
+def ci(d, name):
+    """d[name] with a case-insensitive name (None when absent)."""
+    for k, v in (d or {}).items():
+        if k.lower() == name.lower():
+            return v
+    return None
+
+
+def echo(srv):
+    status, _, body = request(srv, "GET", "/api/echo/1")
+    assert status == 200, body
+    return json.loads(body)
+
+
+# --- HTTP ------------------------------------------------------------------------------
+
+def test_hello(nimbus):
+    status, headers, body = request(nimbus, "GET", "/api/hello")
+    assert (status, body) == (200, b"hello")
+    assert headers["content-type"] == "text/plain"
+
+
+def test_echo_request_as_the_handler_sees_it(nimbus):
+    status, headers, body = request(
+        nimbus, "POST", "/api/echo/42?a=1&b=two%20words",
+        body=b"payload text", headers={"X-Test": "hi", "Content-Type": "text/plain"})
+    assert status == 200, body
+    assert headers["content-type"] == "application/json"
+    got = json.loads(body)
+    req = got["req"]
+    assert req["Url"] == "http://127.0.0.1:%d/api/echo/42?a=1&b=two%%20words" % nimbus.port
+    assert req["Method"] == "POST"
+    assert req["Query"] == {"a": "1", "b": "two words"}
+    # headers: name -> array of values
+    assert all(isinstance(v, list) for v in req["Headers"].values()), req["Headers"]
+    assert ci(req["Headers"], "X-Test") == ["hi"]
+    assert ci(req["Headers"], "Content-Type") == ["text/plain"]
+    assert req["Params"] == {"id": "42"}
+    assert req["Body"] == "payload text"
+    assert got["Metadata"]["sys"]["MethodName"] == "echo"
+    assert GUID.match(got["Metadata"]["sys"]["RandGuid"])
+    # the invocation request itself
+    host = got["HostRequest"]
+    assert host["Method"] == "POST"
+    assert host["Path"] == "/echo"
+    inv = ci(host["Headers"], "X-Azure-Functions-InvocationId")
+    assert inv and GUID.match(inv), host["Headers"]
+    assert ci(host["Headers"], "X-Azure-Functions-HostVersion")
+    assert "application/json" in (ci(host["Headers"], "Content-Type") or "")
+
+
+def test_echo_invocation_ids_differ(nimbus):
+    ids = {ci(echo(nimbus)["HostRequest"]["Headers"], "X-Azure-Functions-InvocationId")
+           for _ in range(3)}
+    assert len(ids) == 3
+
+
+def test_enqueue_two_messages_and_log(nimbus):
+    text = "msg-" + uuid.uuid4().hex
+    status, _, body = request(nimbus, "POST", "/api/enqueue", body=text.encode(),
+                              headers={"Content-Type": "text/plain"})
+    assert (status, body) == (200, b"enqueued 2")
+    raw = [t for t in peek_texts(nimbus, "chout")
+           if base64.b64decode(t).decode().startswith(text)]
+    # messageEncoding base64 (the default): the stored text is base64
+    assert sorted(base64.b64decode(t).decode() for t in raw) == [text, text + "!"]
+    decoded = peek_texts(nimbus, "chout", decode=True)
+    assert text in decoded and text + "!" in decoded
+    wait_for("the handler's Logs line in the server log",
+             lambda: "[enqueue] enqueued 2" in nimbus.stderr_path.read_text(errors="replace"), 5)
+
+
+def test_queue_trigger_qfn(nimbus):
+    text = "item-" + uuid.uuid4().hex
+    q = b64_queue(nimbus, "chin")
+    try:
+        q.create_queue()
+    except ResourceExistsError:
+        pass
+    q.send_message(text)
+    wait_for("seen:%s on chresult" % text,
+             lambda: "seen:" + text in peek_texts(nimbus, "chresult", decode=True), 5)
+    # done: the trigger message is deleted
+    wait_for("chin to be empty", lambda: not peek_texts(nimbus, "chin"), 5)
+
+
+# --- a handler that dies ------------------------------------------------------------------
+
+def test_die_is_500_then_handler_restarted(nimbus):
+    pid_before = echo(nimbus)["HostRequest"]["Pid"]
+    status, _, body = request(nimbus, "GET", "/api/die")
+    assert (status, body) == (500, b"")
+
+    def hello_ok():
+        try:
+            status, _, body = request(nimbus, "GET", "/api/hello", timeout=5)
+        except (OSError, http.client.HTTPException):
+            return False
+        return (status, body) == (200, b"hello")
+
+    wait_for("hello after the handler died", hello_ok, 10)
+    pid_after = echo(nimbus)["HostRequest"]["Pid"]
+    assert pid_after != pid_before
+    # and again: the restarted handler is supervised just the same
+    assert request(nimbus, "GET", "/api/die")[0] == 500
+    wait_for("hello after the handler died twice", hello_ok, 10)
+    assert echo(nimbus)["HostRequest"]["Pid"] not in (pid_before, pid_after)
+
+
+# --- forwarding mode ---------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def fwd(tmp_path_factory):
+    srv = Nimbus(tmp_path_factory.mktemp("fwd"), app_dir=APPS / "custom_fwd").start()
+    yield srv
+    rc = srv.stop()
+    assert rc == 0, "nimbus exited %r after SIGTERM (want 0)\n%s" % (rc, srv.stderr_tail())
+
+
+def test_forwarding_relays_reply_verbatim(fwd):
+    status, headers, body = request(fwd, "GET", "/api/hello?x=1&y=2")
+    assert status == 201
+    assert headers.get("x-handler") == "fwd"
+    assert body == b"fwd:x=1&y=2"
+
+
+def test_forwarding_unknown_route_is_404_from_host(fwd):
+    status, _, _ = request(fwd, "GET", "/api/nothere")
+    assert status == 404
