@@ -20,6 +20,7 @@
 
 #include "core/buf.h"
 #include "core/mem.h"
+#include "host/route.h"
 
 #define DEFAULT_FUNCTION_TIMEOUT_MS (5 * 60 * 1000)
 #define ENV_PREFIX "AzureFunctionsJobHost__"
@@ -1000,6 +1001,13 @@ static char *parse_binding(const struct nb_app *app, const char *fname, json_t *
             free(b->route);
             b->route = nb_strdup(fname);
         }
+        /* A template the router cannot compile is a load problem, reported
+         * with the others, not a function listed but never served. */
+        struct nb_route *compiled = NULL;
+        char rerr[256] = "";
+        if (nb_route_parse(b->route, &compiled, rerr, sizeof(rerr)) != NB_OK)
+            return format("%s", rerr);
+        nb_route_free(compiled);
         break;
     }
     case NB_BIND_QUEUE_TRIGGER:

@@ -149,70 +149,100 @@ static json_t *get_ci(json_t *obj, const char *key)
     return NULL;
 }
 
-/* Append s[0..n) to b as UTF-8, each invalid sequence replaced by U+FFFD
- * (what .NET's decoder does with a body that is not UTF-8). */
-static void utf8_lossy(struct nb_buf *b, const unsigned char *s, size_t n)
+/* The length of the valid UTF-8 sequence at s (n bytes left), 0 when the
+ * bytes there are not one (overlong forms and surrogates included). */
+static size_t utf8_len(const unsigned char *s, size_t n)
 {
-    size_t i = 0;
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    else if (c == 0xE0) { len = 3; lo = 0xA0; }
+    else if (c >= 0xE1 && c <= 0xEC) len = 3;
+    else if (c == 0xED) { len = 3; hi = 0x9F; }
+    else if (c >= 0xEE && c <= 0xEF) len = 3;
+    else if (c == 0xF0) { len = 4; lo = 0x90; }
+    else if (c >= 0xF1 && c <= 0xF3) len = 4;
+    else if (c == 0xF4) { len = 4; hi = 0x8F; }
+    else return 0;
+    if (len > n) return 0;
+    if (s[1] < lo || s[1] > hi) return 0;
+    for (size_t k = 2; k < len; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF) return 0;
+    return len;
+}
+
+/* Append s[0..n) to b as a JSON string. Bytes that are not UTF-8 become
+ * U+FFFD, as .NET's decoder makes them; control characters are escaped. */
+static void jw_str(struct nb_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t i = 0, run = 0;
+    (void)nb_buf_addc(b, '"');
     while (i < n) {
-        unsigned char c = s[i];
-        size_t len = 0;
-        unsigned char lo = 0x80, hi = 0xBF;
-        if (c < 0x80) len = 1;
-        else if (c >= 0xC2 && c <= 0xDF) len = 2;
-        else if (c == 0xE0) { len = 3; lo = 0xA0; }
-        else if (c >= 0xE1 && c <= 0xEC) len = 3;
-        else if (c == 0xED) { len = 3; hi = 0x9F; }
-        else if (c >= 0xEE && c <= 0xEF) len = 3;
-        else if (c == 0xF0) { len = 4; lo = 0x90; }
-        else if (c >= 0xF1 && c <= 0xF3) len = 4;
-        else if (c == 0xF4) { len = 4; hi = 0x8F; }
-        bool ok = len > 0 && i + len <= n;
-        for (size_t k = 1; ok && k < len; k++) {
-            unsigned char min = k == 1 ? lo : 0x80, max = k == 1 ? hi : 0xBF;
-            if (s[i + k] < min || s[i + k] > max) ok = false;
-        }
-        if (ok) {
-            (void)nb_buf_add(b, s + i, len);
+        unsigned char c = p[i];
+        size_t len = 1;
+        if (c >= 0x20 && c != '"' && c != '\\' && (c < 0x80 || (len = utf8_len(p + i, n - i)))) {
             i += len;
+            continue;
+        }
+        (void)nb_buf_add(b, p + run, i - run);
+        char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            (void)nb_buf_add(b, esc, 2);
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            esc[1] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+            (void)nb_buf_add(b, esc, 2);
+        } else if (c < 0x20) {
+            (void)nb_buf_add(b, esc, 6);
         } else {
             (void)nb_buf_add(b, "\xEF\xBF\xBD", 3);
-            i++;
         }
+        i++;
+        run = i;
     }
+    (void)nb_buf_add(b, p + run, i - run);
+    (void)nb_buf_addc(b, '"');
 }
 
-/* A JSON string from bytes that should be UTF-8 (may hold NULs). */
-static json_t *jstrn(const char *s, size_t n)
+static void jw_cstr(struct nb_buf *b, const char *s)
 {
-    if (!s) return json_string("");
-    json_t *v = json_stringn(s, n);
-    if (v) return v;
-    struct nb_buf b;
-    nb_buf_init(&b, n * 3 + 16);
-    utf8_lossy(&b, (const unsigned char *)s, n);
-    v = json_stringn(b.data ? b.data : "", b.len);
-    nb_buf_cleanup(&b);
-    return v ? v : json_string("");
+    jw_str(b, s, s ? strlen(s) : 0);
 }
 
-static json_t *jstr(const char *s)
+/* `"key":` */
+static void jw_key(struct nb_buf *b, const char *key)
 {
-    return jstrn(s, s ? strlen(s) : 0);
+    jw_cstr(b, key);
+    (void)nb_buf_addc(b, ':');
 }
 
-/* An object key must be UTF-8 too; a decoded query name may not be. */
-static json_t *jkey(const char *name)
+/* A jansson value as compact JSON text. */
+static void jw_json(struct nb_buf *b, const json_t *v)
 {
-    return jstr(name ? name : "");
+    char *t = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (!t) {
+        fputs("custom handler: out of memory serialising JSON\n", stderr);
+        abort();
+    }
+    (void)nb_buf_adds(b, t);
+    free(t);
 }
 
-/* JSON text (parsed, any top-level value) or, failing that, a string. */
-static json_t *json_or_string(const char *s, size_t n)
+/* JSON text as it is when it parses (any value), else as a string. */
+static void jw_json_or_string(struct nb_buf *b, const char *s, size_t n)
 {
-    if (!s) return json_null();
+    if (!s) {
+        (void)nb_buf_adds(b, "null");
+        return;
+    }
     json_t *v = json_loadb(s, n, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
-    return v ? v : jstrn(s, n);
+    if (v) jw_json(b, v);
+    else jw_str(b, s, n);
+    json_decref(v);
 }
 
 /* --- the curl handle pool ------------------------------------------------------------- */
@@ -728,73 +758,91 @@ static bool is_binary_media(const struct nb_invocation *inv)
     return false;
 }
 
+static bool same_name(const struct nb_kv *kv, size_t i, size_t j)
+{
+    return strcasecmp(kv[i].name, kv[j].name) == 0;
+}
+
+/* Whether an earlier entry has the same name (ASP.NET's collections are
+ * case-insensitive, so such names are one entry). Quadratic, on lists that
+ * are a handful long. */
+static bool seen_before(const struct nb_kv *kv, size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (same_name(kv, i, j)) return true;
+    return false;
+}
+
 /* The request the way the host's GetRequestAsJObject serialises it. Query
  * values of a repeated name are joined with ',' (StringValues.ToString);
  * header values of a repeated name become one array; Body is present only
  * when the request has one, base64 for octet-stream and multipart. */
-static json_t *http_request_json(const struct nb_invocation *inv)
+static void jw_http_request(struct nb_buf *b, const struct nb_invocation *inv)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "Url", jstr(inv->url));
-    json_object_set_new(o, "Method", jstr(inv->method));
+    (void)nb_buf_addc(b, '{');
+    jw_key(b, "Url");
+    jw_cstr(b, inv->url);
+    (void)nb_buf_addc(b, ',');
+    jw_key(b, "Method");
+    jw_cstr(b, inv->method);
 
-    json_t *q = json_object();
+    (void)nb_buf_adds(b, ",\"Query\":{");
+    bool first = true;
+    struct nb_buf joined;
+    nb_buf_init(&joined, SIZE_MAX / 2);
     for (size_t i = 0; i < inv->nquery; i++) {
-        const struct nb_kv *kv = &inv->query[i];
-        json_t *key = jkey(kv->name);
-        const char *name = json_string_value(key);
-        json_t *prev = get_ci(q, name);
-        if (prev && json_is_string(prev)) {
-            struct nb_buf b;
-            nb_buf_init(&b, SIZE_MAX / 2);
-            (void)nb_buf_add(&b, json_string_value(prev), json_string_length(prev));
-            (void)nb_buf_addc(&b, ',');
-            (void)nb_buf_add(&b, kv->value, kv->value_len);
-            json_t *joined = jstrn(b.data, b.len);
-            json_string_setn(prev, json_string_value(joined), json_string_length(joined));
-            json_decref(joined);
-            nb_buf_cleanup(&b);
-        } else {
-            json_object_set_new(q, name, jstrn(kv->value, kv->value_len));
+        if (seen_before(inv->query, i)) continue;
+        nb_buf_reset(&joined);
+        for (size_t k = i; k < inv->nquery; k++) {
+            if (k > i && !same_name(inv->query, i, k)) continue;
+            if (k > i) (void)nb_buf_addc(&joined, ',');
+            (void)nb_buf_add(&joined, inv->query[k].value, inv->query[k].value_len);
         }
-        json_decref(key);
+        if (!first) (void)nb_buf_addc(b, ',');
+        first = false;
+        jw_key(b, inv->query[i].name);
+        jw_str(b, joined.data, joined.len);
     }
-    json_object_set_new(o, "Query", q);
+    nb_buf_cleanup(&joined);
 
-    json_t *h = json_object();
+    (void)nb_buf_adds(b, "},\"Headers\":{");
+    first = true;
     for (size_t i = 0; i < inv->nheaders; i++) {
-        const struct nb_kv *kv = &inv->headers[i];
-        json_t *key = jkey(kv->name);
-        json_t *arr = get_ci(h, json_string_value(key));
-        if (!arr) {
-            arr = json_array();
-            json_object_set_new(h, json_string_value(key), arr);
+        if (seen_before(inv->headers, i)) continue;
+        if (!first) (void)nb_buf_addc(b, ',');
+        first = false;
+        jw_key(b, inv->headers[i].name);
+        (void)nb_buf_addc(b, '[');
+        for (size_t k = i; k < inv->nheaders; k++) {
+            if (k > i && !same_name(inv->headers, i, k)) continue;
+            if (k > i) (void)nb_buf_addc(b, ',');
+            jw_str(b, inv->headers[k].value, inv->headers[k].value_len);
         }
-        json_array_append_new(arr, jstrn(kv->value, kv->value_len));
-        json_decref(key);
+        (void)nb_buf_addc(b, ']');
     }
-    json_object_set_new(o, "Headers", h);
 
-    json_t *p = json_object();
+    (void)nb_buf_adds(b, "},\"Params\":{");
     for (size_t i = 0; i < inv->nparams; i++) {
-        json_t *key = jkey(inv->params[i].name);
-        json_object_set_new(p, json_string_value(key),
-                            jstrn(inv->params[i].value, inv->params[i].value_len));
-        json_decref(key);
+        if (seen_before(inv->params, i)) continue;
+        if (i) (void)nb_buf_addc(b, ',');
+        jw_key(b, inv->params[i].name);
+        jw_str(b, inv->params[i].value, inv->params[i].value_len);
     }
-    json_object_set_new(o, "Params", p);
-    json_object_set_new(o, "Identities", json_array());
+    (void)nb_buf_adds(b, "},\"Identities\":[]");
 
     if (inv->body && inv->body_len > 0) {
+        (void)nb_buf_adds(b, ",\"Body\":");
         if (is_binary_media(inv)) {
             char *b64 = nb_base64_encode(inv->body, inv->body_len);
-            json_object_set_new(o, "Body", json_string(b64));
+            (void)nb_buf_addc(b, '"');
+            (void)nb_buf_adds(b, b64);
+            (void)nb_buf_addc(b, '"');
             free(b64);
         } else {
-            json_object_set_new(o, "Body", jstrn(inv->body, inv->body_len));
+            jw_str(b, inv->body, inv->body_len);
         }
     }
-    return o;
+    (void)nb_buf_addc(b, '}');
 }
 
 static nb_time_ms real_now(void)
@@ -804,55 +852,66 @@ static nb_time_ms real_now(void)
     return (nb_time_ms)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* The invocation body. Data holds the trigger value under the trigger
- * binding's name and each input binding under its name; Metadata holds the
- * trigger metadata without keys ending in "trigger" (the value is already
- * in Data), the route values of an HTTP trigger, and sys. */
+/* The invocation body, written straight as JSON text (a jansson tree per
+ * invocation cost more than the rest of our side of it). Data holds the
+ * trigger value under the trigger binding's name and each input binding
+ * under its name; Metadata holds the trigger metadata without keys ending
+ * in "trigger" (the value is already in Data), the route values of an HTTP
+ * trigger, and sys. A member name that would repeat is skipped. */
 static char *build_payload(const struct nb_invocation *inv, size_t *len)
 {
     const struct nb_function *fn = inv->fn;
-    json_t *data = json_object();
+    struct nb_buf b;
+    nb_buf_init(&b, SIZE_MAX / 2);
     const char *tname = fn->trigger < fn->nbindings && fn->bindings[fn->trigger].name
                             ? fn->bindings[fn->trigger].name
                             : "trigger";
-    json_t *tv;
+    (void)nb_buf_adds(&b, "{\"Data\":{");
+    jw_key(&b, tname);
     switch (inv->kind) {
     case NB_TRIGGER_HTTP:
-        tv = http_request_json(inv);
+        jw_http_request(&b, inv);
         break;
     case NB_TRIGGER_TIMER:
-        tv = json_or_string(inv->trigger_data, inv->trigger_len);
+        jw_json_or_string(&b, inv->trigger_data, inv->trigger_len);
         break;
     case NB_TRIGGER_QUEUE: /* a string even when the text is JSON, as Azure passes it */
     case NB_TRIGGER_MANUAL:
     default:
-        tv = jstrn(inv->trigger_data ? inv->trigger_data : "", inv->trigger_len);
+        jw_str(&b, inv->trigger_data, inv->trigger_data ? inv->trigger_len : 0);
         break;
     }
-    json_object_set_new(data, tname, tv);
     for (size_t i = 0; i < inv->ninputs; i++) {
-        json_t *key = jkey(inv->inputs[i].name);
-        json_object_set_new(data, json_string_value(key),
-                            json_or_string(inv->inputs[i].value, inv->inputs[i].value_len));
-        json_decref(key);
+        if (strcmp(inv->inputs[i].name, tname) == 0 || seen_before(inv->inputs, i)) continue;
+        (void)nb_buf_addc(&b, ',');
+        jw_key(&b, inv->inputs[i].name);
+        jw_json_or_string(&b, inv->inputs[i].value, inv->inputs[i].value_len);
     }
 
-    json_t *meta = json_object();
-    json_t *src = json_loads(inv->metadata_json ? inv->metadata_json : "{}", 0, NULL);
+    (void)nb_buf_adds(&b, "},\"Metadata\":{");
+    bool first = true;
+    json_t *meta = NULL;
+    const char *mj = inv->metadata_json;
+    if (mj && strcmp(mj, "{}") != 0) meta = json_loads(mj, 0, NULL);
     const char *k;
     json_t *v;
-    json_object_foreach(src, k, v) { /* no-op unless src is an object */
-        if (!ends_with_ci(k, "trigger")) json_object_set(meta, k, v);
+    json_object_foreach(meta, k, v) { /* nothing unless meta is an object */
+        if (ends_with_ci(k, "trigger")) continue;
+        if (!first) (void)nb_buf_addc(&b, ',');
+        first = false;
+        jw_key(&b, k);
+        jw_json(&b, v);
     }
-    json_decref(src);
     if (inv->kind == NB_TRIGGER_HTTP) {
         for (size_t i = 0; i < inv->nparams; i++) {
-            const struct nb_kv *kv = &inv->params[i];
-            json_t *key = jkey(kv->name);
-            const char *name = json_string_value(key);
-            if (!ends_with_ci(name, "trigger") && !json_object_get(meta, name))
-                json_object_set_new(meta, name, jstrn(kv->value, kv->value_len));
-            json_decref(key);
+            const char *name = inv->params[i].name;
+            if (ends_with_ci(name, "trigger") || json_object_get(meta, name) ||
+                seen_before(inv->params, i))
+                continue;
+            if (!first) (void)nb_buf_addc(&b, ',');
+            first = false;
+            jw_key(&b, name);
+            jw_str(&b, inv->params[i].value, inv->params[i].value_len);
         }
     }
     if (!json_object_get(meta, "sys")) {
@@ -861,25 +920,14 @@ static char *build_payload(const struct nb_invocation *inv, size_t *len)
         char now[NB_ISO8601_LEN], guid[37];
         nb_time_iso8601(real_now(), now);
         nb_random_uuid(guid);
-        json_t *sys = json_object();
-        json_object_set_new(sys, "MethodName", jstr(fn->name));
-        json_object_set_new(sys, "UtcNow", json_string(now));
-        json_object_set_new(sys, "RandGuid", json_string(guid));
-        json_object_set_new(meta, "sys", sys);
+        if (!first) (void)nb_buf_addc(&b, ',');
+        (void)nb_buf_adds(&b, "\"sys\":{\"MethodName\":");
+        jw_cstr(&b, fn->name);
+        (void)nb_buf_printf(&b, ",\"UtcNow\":\"%s\",\"RandGuid\":\"%s\"}", now, guid);
     }
-
-    json_t *root = json_object();
-    json_object_set_new(root, "Data", data);
-    json_object_set_new(root, "Metadata", meta);
-    char *out = json_dumps(root, JSON_COMPACT);
-    json_decref(root);
-    if (!out) {
-        /* jansson fails only for out-of-memory here */
-        fputs("custom handler: out of memory serialising an invocation\n", stderr);
-        abort();
-    }
-    *len = strlen(out);
-    return out;
+    json_decref(meta);
+    (void)nb_buf_adds(&b, "}}");
+    return nb_buf_detach(&b, len);
 }
 
 static bool has_header_ci(const struct nb_inv_result *res, const char *name)
@@ -1251,6 +1299,7 @@ static void setup_default(struct nb_custom_handler *ch, CURL *h, const struct nb
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     c->hdrs = add_line(c->hdrs, "Content-Type: application/json");
+    c->hdrs = add_line(c->hdrs, "Accept:"); /* HttpClient sends none; one header less to parse */
     c->hdrs = add_hdr(c->hdrs, "X-Azure-Functions-InvocationId", inv->id);
     c->hdrs = add_line(c->hdrs, ch->hdr_version);
     c->hdrs = add_hdr(c->hdrs, "User-Agent", ch->ua);

@@ -20,21 +20,44 @@ struct nb_custom_handler;
 
 struct nb_custom_handler_start {
     const struct nb_app *app;  /* customHandler config, root, function timeout */
-    char *const *env;          /* "NAME=value", NULL-terminated (app settings etc.) */
+    char *const *env;          /* "NAME=value", NULL-terminated (app settings etc.);
+                                * NULL = our own environment */
     const char *host_version;  /* for X-Azure-Functions-HostVersion / User-Agent */
-    int64_t ready_timeout_ms;  /* how long to wait for readiness (60 s as Azure docs) */
-    const struct nb_log *log;
+    int64_t ready_timeout_ms;  /* how long to wait for readiness (60 s as Azure docs);
+                                * <= 0 means 60 s */
+    const struct nb_log *log;  /* NULL = text to stderr */
 };
 
-/* Start the handler and wait until it is ready. NB_ERR_IO when it cannot be
- * started or never becomes ready (message logged). */
+/* Start the handler and wait until it is ready. app, env and log are
+ * borrowed and must outlive the handler (env is read again at each restart).
+ * The child runs in app->custom.working_dir (default app->root) in a process
+ * group of its own, with stdin from /dev/null and our stdout/stderr, and the
+ * five protocol variables added to env (FUNCTIONS_CUSTOMHANDLER_PORT and
+ * _WORKER_ID, FUNCTIONS_HTTPWORKER_PORT and _ID, FUNCTIONS_APP_ROOT_PATH).
+ * A supervisor thread restarts the child when it exits (at once; after 1 s,
+ * 2 s ... 30 s when it keeps dying within 10 s of start). NB_ERR_IO when it
+ * cannot be started or never becomes ready (message logged). */
 enum nb_err nb_custom_handler_start(const struct nb_custom_handler_start *cfg,
                                     struct nb_custom_handler **out);
 /* Invoke inv->fn (forwarding when configured and the function qualifies).
- * res is initialised by the caller. NB_OK when res holds the answer. */
+ * res is initialised by the caller. Thread-safe; invocations run
+ * concurrently over kept-alive connections. NB_OK when res holds the
+ * answer, which may be a failure:
+ *  - the handler answered non-2xx, or a reply that is not a JSON object
+ *    (default mode; in forwarding mode every status is relayed, ok);
+ *  - "function timed out": the exchange took longer than
+ *    app->function_timeout_ms (no limit when < 0). The handler is not
+ *    killed, as it serves other invocations; crashed stays false;
+ *  - the handler died during the invocation: crashed is true, the handler
+ *    is restarted;
+ *  - the handler was not ready within ready_timeout_ms (it is restarting).
+ * A request is never sent twice, except when no byte of it was written
+ * because the handler had just died (then it goes to its successor).
+ * NB_ERR_STOPPED once nb_custom_handler_stop has begun. */
 enum nb_err nb_custom_handler_invoke(struct nb_custom_handler *ch,
                                      const struct nb_invocation *inv, struct nb_inv_result *res);
-/* Terminate the handler process (SIGTERM, then SIGKILL) and free. */
+/* Terminate the handler's process group (SIGTERM, SIGKILL after 2 s) and
+ * free. No invocation may be in flight. NULL is a no-op. */
 void nb_custom_handler_stop(struct nb_custom_handler *ch);
 
 #endif

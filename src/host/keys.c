@@ -19,7 +19,7 @@
 
 #define KEY_BYTES 32              /* 43 characters once encoded */
 #define DEFAULT_RELOAD_US 1000000 /* at most one reload a second on misses */
-#define MAX_AGE_INTERVALS 60      /* a hit past 60 intervals (a minute) reloads */
+#define MAX_AGE_INTERVALS 1       /* a hit on a cache older than that reloads first */
 #define MAX_CACHED_FNS 4096       /* oldest entry dropped beyond this */
 #define HOST_KEY "host"
 #define INDEX_KEY "functions"

@@ -10,8 +10,8 @@
  * (the shapes of the Azure host's secret files). An nb_keys keeps a cached
  * copy under a mutex and writes through; after a miss it reloads from the
  * store at most once a second, so `nimbus keys` changes made offline show
- * up in a running server, and a cache older than a minute is reloaded
- * before use, so a key deleted offline stops working within a minute.
+ * up in a running server, and a cache older than a second is reloaded
+ * before use, so a key deleted offline stops working within a second.
  * Comparisons are constant-time.
  *
  * As in the Azure host, key names and function names compare
@@ -70,7 +70,7 @@ enum nb_err nb_keys_open(struct nb_store *store, struct nb_keys **out);
 /* NULL is a no-op. */
 void nb_keys_close(struct nb_keys *k);
 /* How long after a reload a missed check may reload again (default one
- * second); any check reloads once the cache is 60 intervals old. Tests set
+ * second); any check reloads once the cache is one interval old. Tests set
  * 0 to reload on every check. */
 void nb_keys_set_reload_interval_us(struct nb_keys *k, int64_t us);
 /* Give `function` a "default" key if it has no keys record yet (a record

@@ -44,6 +44,16 @@ struct worker {
     struct nb_ipc_rbuf in;
 };
 
+/* An invocation waiting for a worker. Workers are handed to waiters in
+ * arrival order rather than put back for whoever grabs the lock first, so
+ * no caller starves under load and no thread wakes up for nothing. */
+struct waiter {
+    pthread_cond_t cv;
+    struct worker *w;    /* handed over by hand_over() */
+    bool recheck;        /* woken to look at the pool again (stop, failed spawn) */
+    struct waiter *next;
+};
+
 struct nb_worker_pool {
     char *exe;
     char **env;
@@ -53,14 +63,15 @@ struct nb_worker_pool {
     struct nb_log default_log;
 
     pthread_mutex_t mu;
-    pthread_cond_t idle_cv;  /* a worker became idle, a spawn ended, a worker left, stopping */
+    pthread_cond_t state_cv; /* a spawn ended; a caller left while stopping */
     pthread_cond_t spawn_cv; /* the spawner has work */
     struct worker **all;     /* live workers; capacity max_workers */
     size_t nall;
     struct worker **idle;    /* a stack: the most recently used worker is reused first */
-    size_t nidle;
+    size_t nidle;            /* > 0 only while no one waits */
+    struct waiter *wait_head, *wait_tail;
+    size_t nwaiting;
     size_t ncallers;         /* threads inside nb_worker_invoke; stop waits for 0 */
-    size_t nrequested;       /* spawns asked for by waiting invocations */
     size_t nspawning;
     uint64_t spawn_failures; /* count of failed spawns, for waiters to notice */
     char *spawn_error;       /* the last failure, heap */
@@ -233,8 +244,35 @@ static void timed_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
     pthread_cond_timedwait(cv, mu, &ts);
 }
 
-/* The spawner thread: keeps min_workers alive and starts the workers that
- * waiting invocations ask for, up to max_workers. */
+/* Give a worker that is free to the longest waiting invocation, or make it
+ * idle. Under pool->mu. */
+static void hand_over(struct nb_worker_pool *pool, struct worker *w)
+{
+    struct waiter *q = pool->wait_head;
+    if (!q) {
+        w->busy = false;
+        pool->idle[pool->nidle++] = w;
+        return;
+    }
+    pool->wait_head = q->next;
+    if (!pool->wait_head) pool->wait_tail = NULL;
+    pool->nwaiting--;
+    w->busy = true;
+    q->w = w;
+    pthread_cond_signal(&q->cv);
+}
+
+/* Wake every waiter to look at the pool again. Under pool->mu. */
+static void recheck_all(struct nb_worker_pool *pool)
+{
+    for (struct waiter *q = pool->wait_head; q; q = q->next) {
+        q->recheck = true;
+        pthread_cond_signal(&q->cv);
+    }
+}
+
+/* The spawner thread: keeps min_workers alive and starts workers for the
+ * invocations waiting, up to max_workers. */
 static void *spawner_main(void *arg)
 {
     struct nb_worker_pool *pool = arg;
@@ -242,10 +280,9 @@ static void *spawner_main(void *arg)
     pthread_mutex_lock(&pool->mu);
     while (!pool->stopping) {
         size_t have = pool->nall + pool->nspawning;
-        bool asked = pool->nrequested > 0 && have < pool->max_workers;
+        bool asked = pool->nwaiting > pool->nspawning && have < pool->max_workers;
         bool refill = have < pool->min_workers && nb_clock_mono_us() >= backoff_until_us;
         if (!asked && !refill) {
-            if (pool->nrequested > 0 && have >= pool->max_workers) pool->nrequested = 0;
             if (have < pool->min_workers)
                 timed_wait_ms(&pool->spawn_cv, &pool->mu,
                               (backoff_until_us - nb_clock_mono_us()) / 1000 + 1);
@@ -253,7 +290,6 @@ static void *spawner_main(void *arg)
                 pthread_cond_wait(&pool->spawn_cv, &pool->mu);
             continue;
         }
-        if (pool->nrequested > 0) pool->nrequested--;
         pool->nspawning++;
         pthread_mutex_unlock(&pool->mu);
 
@@ -265,8 +301,7 @@ static void *spawner_main(void *arg)
         if (w) {
             backoff_ms = BACKOFF_MIN_MS;
             add_live(pool, w);
-            pool->idle[pool->nidle++] = w;
-            pthread_cond_signal(&pool->idle_cv);
+            hand_over(pool, w);
         } else {
             nb_log_error(pool->log, "native worker: %s", err);
             free(pool->spawn_error);
@@ -274,8 +309,9 @@ static void *spawner_main(void *arg)
             pool->spawn_failures++;
             backoff_until_us = nb_clock_mono_us() + backoff_ms * 1000;
             backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
-            pthread_cond_broadcast(&pool->idle_cv);
+            recheck_all(pool);
         }
+        pthread_cond_broadcast(&pool->state_cv);
     }
     pthread_mutex_unlock(&pool->mu);
     return NULL;
@@ -302,11 +338,11 @@ enum nb_err nb_worker_pool_start(const struct nb_worker_pool_config *cfg,
     pool->all = nb_calloc(pool->max_workers, sizeof(*pool->all));
     pool->idle = nb_calloc(pool->max_workers, sizeof(*pool->idle));
     pthread_mutex_init(&pool->mu, NULL);
-    pthread_cond_init(&pool->idle_cv, NULL);
+    pthread_cond_init(&pool->state_cv, NULL);
     pthread_cond_init(&pool->spawn_cv, NULL);
     if (pthread_create(&pool->spawner, NULL, spawner_main, pool) != 0) {
         pthread_cond_destroy(&pool->spawn_cv);
-        pthread_cond_destroy(&pool->idle_cv);
+        pthread_cond_destroy(&pool->state_cv);
         pthread_mutex_destroy(&pool->mu);
         free(pool->idle);
         free(pool->all);
@@ -324,7 +360,7 @@ enum nb_err nb_worker_pool_start(const struct nb_worker_pool_config *cfg,
     enum nb_err rc = NB_OK;
     pthread_mutex_lock(&pool->mu);
     while (pool->nall < pool->min_workers && pool->spawn_failures == 0)
-        pthread_cond_wait(&pool->idle_cv, &pool->mu);
+        pthread_cond_wait(&pool->state_cv, &pool->mu);
     if (pool->min_workers > 0 && pool->nall == 0) rc = NB_ERR_IO;
     pthread_mutex_unlock(&pool->mu);
     if (rc) {
@@ -339,7 +375,7 @@ enum nb_err nb_worker_pool_start(const struct nb_worker_pool_config *cfg,
 static void leave_locked(struct nb_worker_pool *pool)
 {
     pool->ncallers--;
-    if (pool->stopping) pthread_cond_broadcast(&pool->idle_cv);
+    if (pool->stopping) pthread_cond_broadcast(&pool->state_cv);
 }
 
 static void leave(struct nb_worker_pool *pool)
@@ -349,15 +385,15 @@ static void leave(struct nb_worker_pool *pool)
     pthread_mutex_unlock(&pool->mu);
 }
 
-/* Take an idle worker, asking the spawner for one when there is room.
- * `enter` counts the calling thread in (its first attempt). NB_OK with *out
- * set; otherwise the caller has left the pool: NB_OK with *out NULL when no
- * worker can be started (res then says why), or NB_ERR_STOPPED. */
+/* Take an idle worker, or queue for the next one (the spawner starts one
+ * when there is room). `enter` counts the calling thread in (its first
+ * attempt). NB_OK with *out set; otherwise the caller has left the pool:
+ * NB_OK with *out NULL when no worker can be started (res then says why),
+ * or NB_ERR_STOPPED. */
 static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
                            struct nb_inv_result *res, bool enter)
 {
     enum nb_err rc = NB_OK;
-    bool asked = false;
     *out = NULL;
     pthread_mutex_lock(&pool->mu);
     if (enter) pool->ncallers++;
@@ -378,13 +414,33 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
                                pool->spawn_error ? pool->spawn_error : "unknown error");
             break;
         }
-        if (!asked &&
-            pool->nall + pool->nspawning + pool->nrequested < pool->max_workers) {
-            pool->nrequested++;
-            asked = true;
+        struct waiter me = { .w = NULL, .recheck = false, .next = NULL };
+        pthread_cond_init(&me.cv, NULL);
+        if (pool->wait_tail)
+            pool->wait_tail->next = &me;
+        else
+            pool->wait_head = &me;
+        pool->wait_tail = &me;
+        pool->nwaiting++;
+        if (pool->nall + pool->nspawning < pool->max_workers)
             pthread_cond_signal(&pool->spawn_cv);
+        while (!me.w && !me.recheck) pthread_cond_wait(&me.cv, &pool->mu);
+        if (!me.w) {
+            /* Still queued: take ourselves out. */
+            struct waiter **pp = &pool->wait_head, *prev = NULL;
+            while (*pp != &me) {
+                prev = *pp;
+                pp = &(*pp)->next;
+            }
+            *pp = me.next;
+            if (pool->wait_tail == &me) pool->wait_tail = prev;
+            pool->nwaiting--;
         }
-        pthread_cond_wait(&pool->idle_cv, &pool->mu);
+        pthread_cond_destroy(&me.cv);
+        if (me.w) {
+            *out = me.w;
+            break;
+        }
     }
     if (!*out) leave_locked(pool);
     pthread_mutex_unlock(&pool->mu);
@@ -395,12 +451,12 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
 static void release(struct nb_worker_pool *pool, struct worker *w)
 {
     pthread_mutex_lock(&pool->mu);
-    w->busy = false;
-    pool->idle[pool->nidle++] = w;
-    if (pool->stopping)
-        pthread_cond_broadcast(&pool->idle_cv);
-    else
-        pthread_cond_signal(&pool->idle_cv);
+    if (pool->stopping) {
+        w->busy = false;
+        pool->idle[pool->nidle++] = w;
+    } else {
+        hand_over(pool, w);
+    }
     leave_locked(pool);
     pthread_mutex_unlock(&pool->mu);
 }
@@ -422,8 +478,7 @@ static int discard(struct nb_worker_pool *pool, struct worker *w, bool *stopping
 
     pthread_mutex_lock(&pool->mu);
     *stopping = pool->stopping;
-    pthread_cond_signal(&pool->spawn_cv);
-    pthread_cond_broadcast(&pool->idle_cv);
+    pthread_cond_signal(&pool->spawn_cv); /* refill min_workers, serve waiters */
     pthread_mutex_unlock(&pool->mu);
     return st;
 }
@@ -629,7 +684,7 @@ void nb_worker_pool_stop(struct nb_worker_pool *pool)
     pthread_mutex_lock(&pool->mu);
     pool->stopping = true;
     pthread_cond_broadcast(&pool->spawn_cv);
-    pthread_cond_broadcast(&pool->idle_cv);
+    recheck_all(pool);
     pthread_mutex_unlock(&pool->mu);
     pthread_join(pool->spawner, NULL);
 
@@ -640,7 +695,7 @@ void nb_worker_pool_stop(struct nb_worker_pool *pool)
     pthread_mutex_lock(&pool->mu);
     for (size_t i = 0; i < pool->nall; i++)
         if (pool->all[i]->busy) kill(pool->all[i]->pid, SIGKILL);
-    while (pool->ncallers > 0) pthread_cond_wait(&pool->idle_cv, &pool->mu);
+    while (pool->ncallers > 0) pthread_cond_wait(&pool->state_cv, &pool->mu);
     pthread_mutex_unlock(&pool->mu);
 
     /* Only idle workers are left. Closing the socket already makes them
@@ -655,7 +710,7 @@ void nb_worker_pool_stop(struct nb_worker_pool *pool)
         worker_free(pool->all[i]);
     }
     pthread_cond_destroy(&pool->spawn_cv);
-    pthread_cond_destroy(&pool->idle_cv);
+    pthread_cond_destroy(&pool->state_cv);
     pthread_mutex_destroy(&pool->mu);
     for (size_t i = 0; pool->env[i]; i++) free(pool->env[i]);
     free(pool->env);

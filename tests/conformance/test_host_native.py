@@ -219,10 +219,21 @@ def test_function_and_admin_auth_levels(nimbus):
 
 # --- a function whose shared object is missing -----------------------------------------
 
+def set_function_json(app, fn, **changes):
+    p = app / fn / "function.json"
+    doc = json.loads(p.read_text())
+    doc.update(changes)
+    p.write_text(json.dumps(doc))
+
+
 def test_missing_so_is_reported_and_skipped(tmp_path):
     app = tmp_path / "app"
     shutil.copytree(APP, app, ignore=shutil.ignore_patterns(".nimbus", "src", "Makefile"))
     (app / "hello" / "hello.so").unlink()
+    # found at start but unusable at run time: those invocations fail alone
+    set_function_json(app, "crash", entryPoint="does_not_exist")
+    (app / "fail" / "bad.so").write_text("not a shared object\n")
+    set_function_json(app, "fail", scriptFile="bad.so")
     srv = Nimbus(tmp_path / "srv", app_dir=app).start()
     try:
         out = srv.stdout_text()
@@ -238,6 +249,12 @@ def test_missing_so_is_reported_and_skipped(tmp_path):
                                   headers={"x-functions-key": master_key(srv)})
         assert status == 200, body
         assert json.loads(body)["problemCount"] >= 1
+        for fn in ("crash", "fail", "crash"):
+            status, _, body = request(srv, "GET", "/api/" + fn)
+            assert (status, body) == (500, b""), fn
+            assert request(srv, "GET", "/api/echo/y")[0] == 200
+        log = srv.stderr_path.read_text(errors="replace")
+        assert "does_not_exist" in log and "bad.so" in log, log
     finally:
         rc = srv.stop()
     assert rc == 0, srv.stderr_tail()
