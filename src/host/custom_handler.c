@@ -1336,7 +1336,6 @@ static CURLcode exchange(struct nb_custom_handler *ch, const struct nb_invocatio
     long sent = 0;
     curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &sent);
     *request_sent = sent > 0;
-    /* curl keeps the first error message of a transfer. */
     snprintf(errbuf, CURL_ERROR_SIZE, "%s", c.errbuf[0] ? c.errbuf : curl_easy_strerror(cc));
     pool_put(ch, h);
     curl_slist_free_all(c.hdrs);

@@ -394,6 +394,37 @@ static bool hop_header(const char *name)
            strcasecmp(name, "Connection") == 0;
 }
 
+/* The query as a function sees it: form-decoded, '+' is a space (as ASP.NET
+ * reads a query string; the storage services keep '+' literal instead). */
+static struct nb_kv *function_query(struct nb_req *req, size_t *n)
+{
+    size_t cap = 1;
+    for (const char *p = req->raw_query; *p; p++) cap += *p == '&';
+    struct nb_kv *q = nb_arena_alloc(&req->arena, cap * sizeof(*q));
+    *n = 0;
+    const char *p = req->raw_query;
+    while (*p) {
+        size_t len = strcspn(p, "&");
+        if (len) {
+            char *part = nb_arena_strndup(&req->arena, p, len);
+            for (char *c = part; *c; c++)
+                if (*c == '+') *c = ' ';
+            char *eq = strchr(part, '=');
+            const char *raw_val = eq ? eq + 1 : "";
+            if (eq) *eq = '\0';
+            char *name = nb_arena_alloc(&req->arena, strlen(part) + 1);
+            name[nb_pct_decode(part, strlen(part), name)] = '\0';
+            char *val = nb_arena_alloc(&req->arena, strlen(raw_val) + 1);
+            size_t vlen = nb_pct_decode(raw_val, strlen(raw_val), val);
+            val[vlen] = '\0';
+            q[(*n)++] = (struct nb_kv){ name, val, vlen };
+        }
+        p += len;
+        if (*p == '&') p++;
+    }
+    return q;
+}
+
 static void run_http(struct nb_host *h, struct nb_runtime *rt, const struct nb_function *fn,
                      struct nb_route_values *values, struct nb_req *req, struct nb_resp *resp)
 {
@@ -416,8 +447,7 @@ static void run_http(struct nb_host *h, struct nb_runtime *rt, const struct nb_f
     inv.raw_query = req->raw_query;
     inv.params = params;
     inv.nparams = np;
-    inv.query = req->query;
-    inv.nquery = req->nquery;
+    inv.query = function_query(req, &inv.nquery);
     inv.headers = req->headers;
     inv.nheaders = req->nheaders;
     inv.body = req->body.data ? req->body.data : "";

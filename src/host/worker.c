@@ -50,7 +50,8 @@ struct worker {
 struct waiter {
     pthread_cond_t cv;
     struct worker *w;    /* handed over by hand_over() */
-    bool recheck;        /* woken to look at the pool again (stop, failed spawn) */
+    bool recheck;        /* woken to look at the pool again (stopping) */
+    bool failed;         /* dequeued by the spawner: no worker could be started */
     struct waiter *next;
 };
 
@@ -73,7 +74,7 @@ struct nb_worker_pool {
     size_t nwaiting;
     size_t ncallers;         /* threads inside nb_worker_invoke; stop waits for 0 */
     size_t nspawning;
-    uint64_t spawn_failures; /* count of failed spawns, for waiters to notice */
+    uint64_t spawn_failures; /* count of failed spawns */
     char *spawn_error;       /* the last failure, heap */
     bool stopping;
     pthread_t spawner;
@@ -271,6 +272,21 @@ static void recheck_all(struct nb_worker_pool *pool)
     }
 }
 
+/* A spawn failed and no worker is alive to serve anyone: every waiter gives
+ * up (with pool->spawn_error) instead of waiting for a retry. Under mu. */
+static void fail_all(struct nb_worker_pool *pool)
+{
+    struct waiter *q = pool->wait_head;
+    pool->wait_head = pool->wait_tail = NULL;
+    pool->nwaiting = 0;
+    while (q) {
+        struct waiter *next = q->next;
+        q->failed = true;
+        pthread_cond_signal(&q->cv);
+        q = next;
+    }
+}
+
 /* The spawner thread: keeps min_workers alive and starts workers for the
  * invocations waiting, up to max_workers. */
 static void *spawner_main(void *arg)
@@ -280,10 +296,15 @@ static void *spawner_main(void *arg)
     pthread_mutex_lock(&pool->mu);
     while (!pool->stopping) {
         size_t have = pool->nall + pool->nspawning;
-        bool asked = pool->nwaiting > pool->nspawning && have < pool->max_workers;
-        bool refill = have < pool->min_workers && nb_clock_mono_us() >= backoff_until_us;
-        if (!asked && !refill) {
-            if (have < pool->min_workers)
+        bool demand = pool->nwaiting > pool->nspawning && have < pool->max_workers;
+        bool refill = have < pool->min_workers;
+        bool backoff = nb_clock_mono_us() < backoff_until_us;
+        /* After a failure, retry at once only for callers that nothing else
+         * can serve (no live worker); they are failed, not requeued, if the
+         * retry fails too, so a broken executable cannot spin this loop. */
+        bool go = (demand && (pool->nall == 0 || !backoff)) || (refill && !backoff);
+        if (!go) {
+            if ((demand || refill) && backoff)
                 timed_wait_ms(&pool->spawn_cv, &pool->mu,
                               (backoff_until_us - nb_clock_mono_us()) / 1000 + 1);
             else
@@ -309,7 +330,7 @@ static void *spawner_main(void *arg)
             pool->spawn_failures++;
             backoff_until_us = nb_clock_mono_us() + backoff_ms * 1000;
             backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
-            recheck_all(pool);
+            if (pool->nall == 0) fail_all(pool);
         }
         pthread_cond_broadcast(&pool->state_cv);
     }
@@ -397,7 +418,6 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
     *out = NULL;
     pthread_mutex_lock(&pool->mu);
     if (enter) pool->ncallers++;
-    uint64_t failures = pool->spawn_failures;
     for (;;) {
         if (pool->stopping) {
             rc = NB_ERR_STOPPED;
@@ -409,12 +429,7 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
             *out = w;
             break;
         }
-        if (pool->spawn_failures != failures && pool->nall == 0 && pool->nspawning == 0) {
-            nb_inv_result_fail(res, "cannot start a native worker: %s",
-                               pool->spawn_error ? pool->spawn_error : "unknown error");
-            break;
-        }
-        struct waiter me = { .w = NULL, .recheck = false, .next = NULL };
+        struct waiter me = { .w = NULL, .recheck = false, .failed = false, .next = NULL };
         pthread_cond_init(&me.cv, NULL);
         if (pool->wait_tail)
             pool->wait_tail->next = &me;
@@ -424,8 +439,8 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
         pool->nwaiting++;
         if (pool->nall + pool->nspawning < pool->max_workers)
             pthread_cond_signal(&pool->spawn_cv);
-        while (!me.w && !me.recheck) pthread_cond_wait(&me.cv, &pool->mu);
-        if (!me.w) {
+        while (!me.w && !me.recheck && !me.failed) pthread_cond_wait(&me.cv, &pool->mu);
+        if (!me.w && !me.failed) {
             /* Still queued: take ourselves out. */
             struct waiter **pp = &pool->wait_head, *prev = NULL;
             while (*pp != &me) {
@@ -439,6 +454,11 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
         pthread_cond_destroy(&me.cv);
         if (me.w) {
             *out = me.w;
+            break;
+        }
+        if (me.failed) {
+            nb_inv_result_fail(res, "cannot start a native worker: %s",
+                               pool->spawn_error ? pool->spawn_error : "unknown error");
             break;
         }
     }

@@ -7,16 +7,19 @@ Serves tests/conformance/apps/custom (Python handler.py) as it is, and
 apps/custom_fwd (enableForwardingHttpRequest) on a second server.
 """
 import base64
+import datetime as dt
 import http.client
 import json
+import os
 import re
+import signal
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 from azure.core.exceptions import ResourceExistsError
-from azure.storage.queue import (QueueClient, TextBase64DecodePolicy,
+from azure.storage.queue import (QueueClient, QueueServiceClient, TextBase64DecodePolicy,
                                  TextBase64EncodePolicy)
 
 from conftest import Nimbus
@@ -45,6 +48,14 @@ def b64_queue(srv, name):
     """Messages base64 both ways, as host.json's default messageEncoding."""
     return queue(srv, name, message_encode_policy=TextBase64EncodePolicy(),
                  message_decode_policy=TextBase64DecodePolicy())
+
+
+def parse_iso(s):
+    """'2026-01-05T09:15:00.1230000Z' or '...+00:00' -> aware datetime."""
+    m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]00:00)$", s)
+    assert m, s
+    t = dt.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.timezone.utc)
+    return t + dt.timedelta(microseconds=int(((m.group(2) or "") + "000000")[:6]))
 
 
 def wait_for(what, fn, timeout=10.0, interval=0.05):
@@ -122,6 +133,33 @@ def test_echo_request_as_the_handler_sees_it(nimbus):
     assert "application/json" in (ci(host["Headers"], "Content-Type") or "")
 
 
+def test_echo_query_plus_is_a_space(nimbus):
+    """Data.req.Query as Azure builds it from ASP.NET Core's parsed query:
+    '+' is a space, %2B a '+'; repeated names are joined with ','."""
+    status, _, body = request(nimbus, "GET", "/api/echo/3?y=a+b&z=%2B&r=1&r=2")
+    assert status == 200, body
+    assert json.loads(body)["req"]["Query"] == {"y": "a b", "z": "+", "r": "1,2"}
+
+
+def test_handler_environment(nimbus):
+    """App settings plus what the host adds: the handler's port, where the host
+    listens, and a usable storage connection string for this server."""
+    env = echo(nimbus)["Env"]
+    assert env["FUNCTIONS_WORKER_RUNTIME"] == "custom"          # from local.settings.json
+    assert int(env["FUNCTIONS_CUSTOMHANDLER_PORT"]) > 0
+    assert env["WEBSITE_HOSTNAME"] == "127.0.0.1:%d" % nimbus.port
+    conn = env["AzureWebJobsStorage"]
+    assert "UseDevelopmentStorage" not in conn
+    assert "QueueEndpoint=http://127.0.0.1:%d/devstoreaccount1" % nimbus.queue_port in conn
+    assert "TableEndpoint=http://127.0.0.1:%d/devstoreaccount1" % nimbus.table_port in conn
+    # the official SDK works with it as it is
+    name = "envcheck" + uuid.uuid4().hex[:8]
+    QueueClient.from_connection_string(conn, name).create_queue()
+    assert name in [q.name for q in
+                    QueueServiceClient.from_connection_string(nimbus.full_conn_str())
+                    .list_queues()]
+
+
 def test_echo_invocation_ids_differ(nimbus):
     ids = {ci(echo(nimbus)["HostRequest"]["Headers"], "X-Azure-Functions-InvocationId")
            for _ in range(3)}
@@ -157,6 +195,34 @@ def test_queue_trigger_qfn(nimbus):
     wait_for("chin to be empty", lambda: not peek_texts(nimbus, "chin"), 5)
 
 
+def test_queue_trigger_metadata(nimbus):
+    text = "meta-" + uuid.uuid4().hex
+    q = b64_queue(nimbus, "chin")
+    try:
+        q.create_queue()
+    except ResourceExistsError:
+        pass
+    sent = q.send_message(text)
+
+    def meta():
+        for m in peek_texts(nimbus, "chresult", decode=True):
+            if m.startswith("meta:"):
+                md = json.loads(m[len("meta:"):])
+                if md.get("Id") == sent.id:
+                    return md
+        return None
+    md = wait_for("the metadata message on chresult", meta, 5)
+    assert "seen:" + text in peek_texts(nimbus, "chresult", decode=True)
+    assert md["DequeueCount"] == 1
+    for k in ("InsertionTime", "ExpirationTime", "NextVisibleTime", "PopReceipt"):
+        assert md.get(k), (k, md)
+    inserted = parse_iso(md["InsertionTime"])
+    assert parse_iso(md["ExpirationTime"]) - inserted == dt.timedelta(days=7)  # default TTL
+    assert parse_iso(md["NextVisibleTime"]) > inserted       # held while the function runs
+    assert md["sys"]["MethodName"] == "qfn"
+    assert GUID.match(md["sys"]["RandGuid"])
+
+
 # --- a handler that dies ------------------------------------------------------------------
 
 def test_die_is_500_then_handler_restarted(nimbus):
@@ -172,12 +238,25 @@ def test_die_is_500_then_handler_restarted(nimbus):
         return (status, body) == (200, b"hello")
 
     wait_for("hello after the handler died", hello_ok, 10)
-    pid_after = echo(nimbus)["HostRequest"]["Pid"]
-    assert pid_after != pid_before
-    # and again: the restarted handler is supervised just the same
-    assert request(nimbus, "GET", "/api/die")[0] == 500
-    wait_for("hello after the handler died twice", hello_ok, 10)
-    assert echo(nimbus)["HostRequest"]["Pid"] not in (pid_before, pid_after)
+    assert echo(nimbus)["HostRequest"]["Pid"] != pid_before
+
+
+def test_handler_killed_between_invocations_is_restarted(nimbus):
+    """A handler that dies outside any invocation (here: SIGKILL) is
+    restarted too; requests are served again within a deadline (a handler
+    that keeps dying young is restarted after a growing delay: 1 s here)."""
+    pid = echo(nimbus)["HostRequest"]["Pid"]
+    os.kill(pid, signal.SIGKILL)   # the handler our server started
+
+    def new_pid():
+        try:
+            got = echo(nimbus)
+        except (AssertionError, OSError, http.client.HTTPException):
+            return None
+        return got["HostRequest"]["Pid"] != pid and got["HostRequest"]["Pid"]
+
+    wait_for("a restarted handler", new_pid, 10)
+    assert request(nimbus, "GET", "/api/hello")[2] == b"hello"
 
 
 # --- forwarding mode ---------------------------------------------------------------------

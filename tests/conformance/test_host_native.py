@@ -88,6 +88,14 @@ def test_echo_get_fields(nimbus):
     assert got["body_len"] == 0
 
 
+def test_echo_query_plus_is_a_space(nimbus):
+    """As ASP.NET Core parses a query (QueryHelpers: '+' -> ' ', then
+    %-decoding), so Azure's req.Query sees "a b" for ?y=a+b; %2B is a '+'."""
+    status, _, body = request(nimbus, "GET", "/api/echo/p?y=a+b&z=%2B&w=1+%2B+1")
+    assert status == 200, body
+    assert json.loads(body)["query"] == {"y": "a b", "z": "+", "w": "1 + 1"}
+
+
 def test_echo_post_body_and_method(nimbus):
     payload = b'{"k": "v", "n": [1, 2, 3]}'
     status, _, body = request(nimbus, "PUT", "/api/echo/items/7", body=payload,

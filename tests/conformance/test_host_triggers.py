@@ -5,8 +5,13 @@ src/host/triggers.h) on tests/conformance/apps/native:
   tick     timer "0 */5 * * * *" -> its timer info JSON on "ticks"
 
 host.json: maxDequeueCount 3, visibilityTimeout 1 s, maxPollingInterval 1 s,
-messageEncoding base64 (the default). Waits are skipped by moving the
-server clock (srv.advance), never by sleeping through them.
+messageEncoding base64 (the default). Waits on the server's schedule
+(visibility timeouts, timer occurrences) are skipped by moving its clock
+(srv.advance); only the restart tests wait for the real clock, a few seconds.
+
+Besides the module's server: a second one whose idle poller must be woken
+(maxPollingInterval 60 s), one with queue functions that crash or hang, and
+short-lived ones for timer restarts on a shared data dir.
 """
 import base64
 import datetime as dt
@@ -67,6 +72,13 @@ def ensure_queue(srv, name):
         pass
 
 
+def fresh_queues(srv, *names):
+    """Create the queues, and empty them so a peek (32 at most) sees all."""
+    for name in names:
+        ensure_queue(srv, name)
+        queue(srv, name).clear_messages()
+
+
 def peek(srv, name, b64=True):
     """Visible messages' texts (base64-decoded with b64); [] for no queue."""
     try:
@@ -90,6 +102,20 @@ def wait_for(what, fn, timeout=10.0, interval=0.05):
 
 def log_text(srv):
     return srv.stderr_path.read_text(errors="replace")
+
+
+def copy_app(dest):
+    """The app in dest (tmp), to change its settings there."""
+    shutil.copytree(APP, dest, ignore=shutil.ignore_patterns(".nimbus", "src", "Makefile"))
+    return dest
+
+
+def set_tick(app, **props):
+    """Change properties of the tick function's timerTrigger binding."""
+    fj = app / "tick" / "function.json"
+    doc = json.loads(fj.read_text())
+    doc["bindings"][0].update(props)
+    fj.write_text(json.dumps(doc))
 
 
 def master_key(srv):
@@ -136,7 +162,7 @@ def tick_with_next(srv, next_dt, timeout=5.0):
 
 def check_timer_info(t):
     assert set(t) >= {"Schedule", "ScheduleStatus", "IsPastDue"}, t
-    assert isinstance(t["Schedule"], dict)
+    assert t["Schedule"] == {"AdjustForDST": True}, t     # as Azure serializes TimerInfo
     assert isinstance(t["IsPastDue"], bool)
     assert set(t["ScheduleStatus"]) >= {"Last", "Next", "LastUpdated"}, t
 
@@ -159,7 +185,7 @@ def wake_srv(tmp_path_factory, _app_built):
 # --- queue trigger ------------------------------------------------------------------------
 
 def test_queue_trigger_success(nimbus):
-    ensure_queue(nimbus, "work")
+    fresh_queues(nimbus, "work", "done")
     text = "hello-" + uuid.uuid4().hex
     queue(nimbus, "work").send_message(text)
     wait_for("%s on done" % text.upper(), lambda: text.upper() in peek(nimbus, "done"), 5)
@@ -170,7 +196,7 @@ def test_queue_trigger_success(nimbus):
 
 
 def test_queue_trigger_several_messages(nimbus):
-    ensure_queue(nimbus, "work")
+    fresh_queues(nimbus, "work", "done")
     texts = ["many-%d-%s" % (i, uuid.uuid4().hex[:8]) for i in range(10)]
     q = queue(nimbus, "work")
     for t in texts:
@@ -185,14 +211,14 @@ def test_queue_trigger_several_messages(nimbus):
 
 def test_queue_trigger_non_base64_passes_through(nimbus):
     """A message that is not valid base64 reaches the function as it is."""
-    ensure_queue(nimbus, "work")
+    fresh_queues(nimbus, "work", "done")
     text = "raw text, not base64! " + uuid.uuid4().hex
     queue(nimbus, "work", b64=False).send_message(text)
     wait_for("the raw text upper-cased on done", lambda: text.upper() in peek(nimbus, "done"), 5)
 
 
 def test_retry_then_poison(nimbus):
-    ensure_queue(nimbus, "work")
+    fresh_queues(nimbus, "work", "done")
     log_before = len(log_text(nimbus))
     sent = queue(nimbus, "work").send_message("fail")
     deadline = time.monotonic() + 15
@@ -218,20 +244,62 @@ def test_retry_then_poison(nimbus):
     assert len(peek(nimbus, "work-poison")) == 1
 
 
-def test_put_wakes_the_poller(wake_srv):
-    srv = wake_srv
-    ensure_queue(srv, "work")
-    idle = time.monotonic() - srv.started_at
-    if idle < WAKE_IDLE:
-        time.sleep(WAKE_IDLE - idle)
-    text = "wake-" + uuid.uuid4().hex
+# --- crashes and timeouts in queue-triggered native functions ---------------------------
+
+@pytest.fixture(scope="module")
+def crashy(tmp_path_factory, _app_built):
+    """The app plus two queue functions over entry points of bin/native.so:
+    qcrash (queue "crashq", SIGSEGV) and qhang (queue "hangq", runs past
+    functionTimeout, 2 s)."""
+    base = tmp_path_factory.mktemp("crashy")
+    app = copy_app(base / "app")
+    for name, entry, qname in (("qcrash", "crash", "crashq"), ("qhang", "hang", "hangq")):
+        (app / name).mkdir()
+        (app / name / "function.json").write_text(json.dumps({
+            "scriptFile": "../bin/native.so", "entryPoint": entry,
+            "bindings": [{"type": "queueTrigger", "direction": "in", "name": "msg",
+                          "queueName": qname}]}))
+    srv = Nimbus(base / "srv", app_dir=app).start()
+    yield srv
+    rc = srv.stop()
+    assert rc == 0, "nimbus exited %r after SIGTERM (want 0)\n%s" % (rc, srv.stderr_tail())
+
+
+def test_queue_function_crash_is_retried_then_poisoned(crashy):
+    srv = crashy
+    fresh_queues(srv, "crashq")
+    sent = queue(srv, "crashq").send_message("boom")
+    deadline = time.monotonic() + 15
+    while "boom" not in peek(srv, "crashq-poison"):
+        assert time.monotonic() < deadline, "never poisoned\n" + srv.stderr_tail()
+        srv.advance(1.1)
+        time.sleep(0.1)
+    log = log_text(srv)
+    attempts = re.findall(r"function qcrash failed on message %s \(attempt (\d+)/3\)"
+                          % re.escape(sent.id), log)
+    assert attempts == ["1", "2", "3"], log
+    assert "Segmentation fault" in log
+    wait_for("crashq to be empty", lambda: peek(srv, "crashq") == [], 5)
+    status, _, body = request(srv, "GET", "/api/hello")
+    assert (status, body) == (200, b"hello")
+
+
+def test_queue_function_timeout_fails_that_attempt_only(crashy):
+    srv = crashy
+    fresh_queues(srv, "hangq", "work", "done")
+    sent = queue(srv, "hangq").send_message("zzz")
     t0 = time.monotonic()
-    queue(srv, "work").send_message(text)
-    wait_for("the woken poller", lambda: text.upper() in peek(srv, "done"), 5, 0.01)
-    latency = time.monotonic() - t0
-    # The backoff alone would leave it waiting > 1 s here (100 ms doubling
-    # towards 60 s over 4.5 s of empty polls).
-    assert latency < 1.0, latency
+    # meanwhile other functions run as usual
+    time.sleep(0.2)
+    queue(srv, "work").send_message("still")
+    wait_for("another queue function while one hangs",
+             lambda: "STILL" in peek(srv, "done"), 1.5)
+    assert request(srv, "GET", "/api/hello")[0] == 200
+    pattern = r"function qhang failed on message %s \(attempt 1/3\): function timed out" \
+        % re.escape(sent.id)
+    wait_for("the first attempt to time out", lambda: re.search(pattern, log_text(srv)), 10)
+    assert 1.5 < time.monotonic() - t0 < 10
+    queue(srv, "hangq").clear_messages()      # no second 2-s attempt
 
 
 # --- timer trigger under the injected clock -------------------------------------------
@@ -242,6 +310,7 @@ def next_boundary(now, margin=1.0):
 
 
 def test_timer_on_time_late_and_jumped(nimbus):
+    fresh_queues(nimbus, "ticks")
     # 1. on time: the clock lands 0.2 s after an occurrence
     now = nimbus.advance(0)
     n1 = next_boundary(now)
@@ -264,7 +333,6 @@ def test_timer_on_time_late_and_jumped(nimbus):
 
     # 3. a jump over several occurrences yields one run
     before = len(ticks(nimbus))
-    now = nimbus.advance(0)
     now = nimbus.advance(4 * TICK_PERIOD)
     t3 = tick_with_next(nimbus, at(next_boundary(now, margin=0)))
     assert t3["IsPastDue"] is True
@@ -274,6 +342,7 @@ def test_timer_on_time_late_and_jumped(nimbus):
 
 
 def test_manual_run_api(nimbus):
+    fresh_queues(nimbus, "ticks", "done")
     key = master_key(nimbus)
     text = "manual-" + uuid.uuid4().hex
     body = json.dumps({"input": text}).encode()
@@ -293,45 +362,76 @@ def test_manual_run_api(nimbus):
     assert triggers["tick"] == "timerTrigger" and triggers["qworker"] == "queueTrigger"
 
 
+def test_timer_run_on_startup(tmp_path):
+    app = copy_app(tmp_path / "app")
+    set_tick(app, runOnStartup=True)
+    srv = Nimbus(tmp_path / "srv", app_dir=app).start()
+    try:
+        t = wait_for("the runOnStartup tick", lambda: ticks(srv), 5)[0]
+        check_timer_info(t)
+        assert t["IsPastDue"] is False, t
+        assert t["ScheduleStatus"]["Last"].startswith("0001-01-01T00:00:00"), t  # never ran
+        fired = parse_iso(t["ScheduleStatus"]["LastUpdated"]).timestamp()
+        assert abs(fired - time.time()) < 10, t
+        assert parse_iso(t["ScheduleStatus"]["Next"]) == at(next_boundary(fired, margin=0)), t
+        time.sleep(0.3)
+        assert len(ticks(srv)) == 1
+    finally:
+        rc = srv.stop()
+    assert rc == 0, srv.stderr_tail()
+
+
 def test_timer_missed_while_down_runs_on_start_past_due(tmp_path):
     """The schedule status is persisted: an occurrence that fell while the
-    server was down is run on the next start, with IsPastDue true."""
-    app = tmp_path / "app"
-    shutil.copytree(APP, app, ignore=shutil.ignore_patterns(".nimbus", "src", "Makefile"))
-    fj = app / "tick" / "function.json"
-
-    def set_schedule(s):
-        doc = json.loads(fj.read_text())
-        doc["bindings"][0]["schedule"] = s
-        fj.write_text(json.dumps(doc))
-
+    server was down is run on the next start, with IsPastDue true. The
+    schedule is daily (monitored by default, as on Azure), at a second just
+    ahead of the real clock: the first server stores that Next and stops
+    before it; the second starts after it."""
+    app = copy_app(tmp_path / "app")
+    due = int(time.time()) + 3
+    d = at(due)
+    set_tick(app, schedule="%d %d %d * * *" % (d.second, d.minute, d.hour))
     data = tmp_path / "data"
-    set_schedule("* * * * * *")                 # every second, on the real clock
     s1 = Nimbus(tmp_path / "s1", app_dir=app, data_dir=data).start()
     try:
-        first = wait_for("a tick from the first server", lambda: ticks(s1), 5)
-        check_timer_info(first[0])
+        assert ticks(s1) == []
     finally:
         rc = s1.stop()
     assert rc == 0, s1.stderr_tail()
-    stopped = time.time()
-    # The status says Next is at most 1 s after the stop. Restart after that,
-    # with a schedule that has no occurrence soon (next New Year): only the
-    # missed occurrence can run.
-    set_schedule("0 0 0 1 1 *")
-    time.sleep(max(0.0, stopped + 1.3 - time.time()))
+    assert time.time() < due - 0.5, "the first server took too long to start and stop"
+    time.sleep(max(0.0, due + 0.3 - time.time()))
     s2 = Nimbus(tmp_path / "s2", app_dir=app, data_dir=data).start()
     try:
-        now = dt.datetime.now(UTC)
-        new_year = dt.datetime(now.year + 1, 1, 1, tzinfo=UTC)
-        t = tick_with_next(s2, new_year)
+        t = tick_with_next(s2, d + dt.timedelta(days=1))
         check_timer_info(t)
         assert t["IsPastDue"] is True, t
-        last = parse_iso(t["ScheduleStatus"]["Last"]).timestamp()
-        assert stopped - 5 < last <= stopped + 0.5, (t, stopped)   # the first server's last run
+        assert t["ScheduleStatus"]["Last"].startswith("0001-01-01T00:00:00"), t  # never ran
         time.sleep(0.3)
-        assert sum(tk["IsPastDue"] for tk in ticks(s2)
-                   if parse_iso(tk["ScheduleStatus"]["Next"]) == new_year) == 1
+        assert len(ticks(s2)) == 1
+    finally:
+        rc = s2.stop()
+    assert rc == 0, s2.stderr_tail()
+
+
+def test_subminute_timer_is_not_monitored_by_default(tmp_path):
+    """On Azure, useMonitor defaults to false for a schedule that fires more
+    than once a minute (TimerSchedule.ShouldDisableScheduleMonitor; likewise a
+    TimeSpan schedule under 1 minute): no status is kept, so a restart makes
+    no past-due run for the occurrences missed while down."""
+    app = copy_app(tmp_path / "app")
+    set_tick(app, schedule="*/2 * * * * *")
+    data = tmp_path / "data"
+    s1 = Nimbus(tmp_path / "s1", app_dir=app, data_dir=data).start()
+    rc = s1.stop()
+    assert rc == 0, s1.stderr_tail()
+    time.sleep(2.2)                     # past whatever Next the first server saw
+    started = time.time()
+    s2 = Nimbus(tmp_path / "s2", app_dir=app, data_dir=data).start()
+    try:
+        time.sleep(0.5)
+        late = [t for t in ticks(s2) if t["IsPastDue"]
+                and parse_iso(t["ScheduleStatus"]["LastUpdated"]).timestamp() >= started - 1]
+        assert late == [], late
     finally:
         rc = s2.stop()
     assert rc == 0, s2.stderr_tail()
@@ -358,3 +458,21 @@ def test_timer_not_past_due_on_restart_before_next(tmp_path):
     finally:
         rc = s2.stop()
     assert rc == 0, s2.stderr_tail()
+
+
+# --- wake-up (last, so the wake-up server's poller has idled longest) ----------------
+
+def test_put_wakes_the_poller(wake_srv):
+    srv = wake_srv
+    ensure_queue(srv, "work")
+    idle = time.monotonic() - srv.started_at
+    if idle < WAKE_IDLE:
+        time.sleep(WAKE_IDLE - idle)
+    text = "wake-" + uuid.uuid4().hex
+    t0 = time.monotonic()
+    queue(srv, "work").send_message(text)
+    wait_for("the woken poller", lambda: text.upper() in peek(srv, "done"), 5, 0.01)
+    latency = time.monotonic() - t0
+    # The backoff alone would leave it waiting > 1 s here (100 ms doubling
+    # towards 60 s over 4.5 s of empty polls).
+    assert latency < 1.0, latency

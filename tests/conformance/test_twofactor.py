@@ -7,11 +7,14 @@ The app is copied to tmp (its settings are changed there: CODE_VALID_SECONDS
 tell the functions where it listens. Expiry is reached by moving the server
 clock, not by waiting.
 """
+import collections
 import datetime as dt
 import http.client
 import json
 import re
+import select
 import shutil
+import socket
 import subprocess
 import time
 import urllib.parse
@@ -20,7 +23,8 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableServiceClient
-from azure.storage.queue import QueueServiceClient
+from azure.storage.queue import (QueueClient, QueueServiceClient, TextBase64DecodePolicy,
+                                 TextBase64EncodePolicy)
 
 from conftest import NIMBUS_BIN, Nimbus
 
@@ -155,6 +159,82 @@ def queue_names(srv):
 def table_names(srv):
     svc = TableServiceClient.from_connection_string(srv.full_conn_str())
     return [t.name for t in svc.list_tables()]
+
+
+def test_malformed_message_goes_to_codes_poison(tf):
+    """The watcher fails on a message that is not {"code": ...}; after
+    maxDequeueCount (5) attempts it is in codes-poison."""
+    q = QueueClient.from_connection_string(
+        tf.full_conn_str(), "codes", message_encode_policy=TextBase64EncodePolicy(),
+        message_decode_policy=TextBase64DecodePolicy())
+    q.send_message('{"nocode": 1}')
+    poison = QueueClient.from_connection_string(
+        tf.full_conn_str(), "codes-poison", message_decode_policy=TextBase64DecodePolicy())
+
+    def poisoned():
+        if "codes-poison" not in queue_names(tf):
+            return False
+        return [m.content for m in poison.peek_messages(max_messages=32)]
+
+    deadline = time.monotonic() + 15
+    while not poisoned():
+        assert time.monotonic() < deadline, "never poisoned\n" + tf.stderr_tail()
+        tf.advance(5.5)          # past visibilityTimeout (5 s in host.json)
+        time.sleep(0.1)
+    assert poisoned() == ['{"nocode": 1}']
+    assert len(re.findall(r"function watcher failed on message", tf.stderr_path.read_text(
+        errors="replace"))) >= 4
+    assert "moved to codes-poison" in tf.stderr_path.read_text(errors="replace")
+
+
+def burst(port, path, n, deadline):
+    """Send n requests on n connections at once (one thread, so they really
+    arrive together); (Counter of statuses, seconds until the last answer,
+    or None when some had not answered by the deadline)."""
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(n)]
+    try:
+        req = ("GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+               % path).encode()
+        t0 = time.monotonic()
+        for s in socks:
+            s.sendall(req)
+        got = {s: b"" for s in socks}
+        open_ = set(socks)
+        while open_ and time.monotonic() - t0 < deadline:
+            ready, _, _ = select.select(list(open_), [], [], 0.5)
+            for s in ready:
+                data = s.recv(65536)
+                if data:
+                    got[s] += data
+                else:
+                    open_.discard(s)
+        took = None if open_ else time.monotonic() - t0
+        return collections.Counter(v.split(b" ", 2)[1].decode() if v else "none"
+                                   for v in got.values()), took
+    finally:
+        for s in socks:
+            s.close()
+
+
+def test_getcode_burst_does_not_starve_workers(tmp_path):
+    """getcode calls number through the host while it holds a worker
+    (functions-in-c.md: "that call runs in another worker"). A burst larger
+    than the worker pool must not leave every worker holding a getcode whose
+    number call waits for a free worker (each would then fail after
+    getcode's 10 s client timeout with "Could not get you a code.")."""
+    app = copy_app(tmp_path / "app", CODE_VALID_SECONDS=str(VALID_SECONDS))
+    srv = start(tmp_path / "srv", app)
+    ok = False
+    try:
+        statuses, took = burst(srv.port, "/api/v1/getcode", 100, 12)
+        ok = statuses == {"200": 100} and took is not None and took < 5
+        assert ok, "answers %s, all in %s s" % (dict(statuses), took)
+    finally:
+        if ok:
+            rc = srv.stop()
+        else:
+            srv.kill()   # stuck invocations would hold up a clean stop
+    assert rc == 0, srv.stderr_tail()
 
 
 def test_verify_unknown_and_missing_code(tf):

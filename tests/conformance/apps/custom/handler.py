@@ -27,10 +27,17 @@ def hello(data, metadata, host_req):
     return {"Outputs": {"res": http_res(200, "hello")}, "Logs": [], "ReturnValue": None}
 
 
+# What echo reports of the handler's environment (set by the host).
+ENV_SEEN = ("FUNCTIONS_CUSTOMHANDLER_PORT", "FUNCTIONS_WORKER_RUNTIME", "WEBSITE_HOSTNAME",
+            "AzureWebJobsStorage")
+
+
 def echo(data, metadata, host_req):
     req = data.get("req") or {}
     seen = {k: req.get(k) for k in ("Url", "Method", "Query", "Headers", "Params", "Body")}
-    body = json.dumps({"req": seen, "Metadata": metadata, "HostRequest": host_req})
+    env = {k: os.environ.get(k) for k in ENV_SEEN}
+    body = json.dumps({"req": seen, "Metadata": metadata, "HostRequest": host_req,
+                       "Env": env})
     return {"Outputs": {"res": http_res(200, body, "application/json")},
             "Logs": [], "ReturnValue": None}
 
@@ -42,8 +49,13 @@ def enqueue(data, metadata, host_req):
 
 
 def qfn(data, metadata, host_req):
-    return {"Outputs": {"result": "seen:" + as_text(data.get("item"))},
-            "Logs": [], "ReturnValue": None}
+    """"seen:<text>" on chresult; for a text starting with "meta", also the
+    trigger Metadata as a second message "meta:<json>"."""
+    text = as_text(data.get("item"))
+    out = ["seen:" + text]
+    if text.startswith("meta"):
+        out.append("meta:" + json.dumps(metadata))
+    return {"Outputs": {"result": out}, "Logs": [], "ReturnValue": None}
 
 
 def die(data, metadata, host_req):
