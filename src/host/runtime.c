@@ -263,6 +263,7 @@ enum nb_err nb_runtime_start(const struct nb_runtime_config *cfg, struct nb_runt
             .exe = cfg->exe,
             .min_workers = cpus > 0 ? (size_t)cpus : 2,
             .max_workers = 32,
+            .burst_workers = 256,
             .timeout_ms = rt->app->function_timeout_ms,
             .env = rt->worker_env,
             .log = rt->env.log,

@@ -73,6 +73,7 @@ struct tmr {
     struct nb_cron cron;
     nb_time_ms next; /* -1: never again */
     nb_time_ms last; /* the last occurrence run, -1 when none */
+    bool monitor;    /* keep a schedule status (useMonitor, and not sub-minute) */
 };
 
 struct nb_triggers {
@@ -621,7 +622,7 @@ static json_t *status_object(nb_time_ms last, nb_time_ms next, nb_time_ms update
 
 static void save_status(struct nb_triggers *t, const struct tmr *tm, nb_time_ms now)
 {
-    if (!tm->b->use_monitor) return; /* no monitor: no schedule status at all */
+    if (!tm->monitor) return; /* no monitor: no schedule status at all */
     json_t *o = status_object(tm->last, tm->next, now);
     char *s = dump(o);
     json_decref(o);
@@ -709,7 +710,7 @@ static void timer_startup(struct nb_triggers *t, struct tmr *tm)
     nb_time_ms now = nb_clock_now(t->cfg.clock);
     nb_time_ms last = -1, recorded = -1;
     bool past_due = false;
-    if (tm->b->use_monitor && load_status(t, tm, &last, &recorded)) {
+    if (tm->monitor && load_status(t, tm, &last, &recorded)) {
         tm->last = last;
         /* A schedule changed to fire more often since the status was saved:
          * its own next occurrence after Last is what was missed. */
@@ -770,11 +771,16 @@ static void add_timer(struct nb_triggers *t, const struct nb_function *fn,
                      b->schedule, err);
         return;
     }
-    if (nb_cron_next(&tm.cron, nb_clock_now(t->cfg.clock)) < 0) {
+    nb_time_ms first = nb_cron_next(&tm.cron, nb_clock_now(t->cfg.clock));
+    if (first < 0) {
         nb_log_error(t->log, "timer %s: schedule '%s' never fires; not started", fn->name,
                      b->schedule);
         return;
     }
+    /* As Azure's TimerSchedule: a schedule that fires more than once a
+     * minute is never monitored, whatever useMonitor says. */
+    nb_time_ms second = nb_cron_next(&tm.cron, first);
+    tm.monitor = b->use_monitor && second >= 0 && second - first >= 60000;
     tm.fn = fn;
     tm.b = b;
     tm.next = -1;

@@ -35,6 +35,7 @@ extern char **environ;
 #define BACKOFF_MIN_MS 1000          /* after a failed spawn, before refilling min; */
 #define BACKOFF_MAX_MS 30000         /* doubling up to this while spawns keep failing */
 #define SEND_ATTEMPTS 3              /* workers tried when idle ones turn out dead */
+#define STARVE_US 100000             /* a waiter this old may grow the pool past max */
 
 struct worker {
     pid_t pid;
@@ -52,6 +53,7 @@ struct waiter {
     struct worker *w;    /* handed over by hand_over() */
     bool recheck;        /* woken to look at the pool again (stopping) */
     bool failed;         /* dequeued by the spawner: no worker could be started */
+    int64_t since_us;    /* when it started waiting (monotonic) */
     struct waiter *next;
 };
 
@@ -59,6 +61,7 @@ struct nb_worker_pool {
     char *exe;
     char **env;
     size_t min_workers, max_workers;
+    size_t burst_workers;    /* hard cap; the pool passes max_workers only for starving waiters */
     int64_t timeout_ms;
     const struct nb_log *log;
     struct nb_log default_log;
@@ -66,7 +69,7 @@ struct nb_worker_pool {
     pthread_mutex_t mu;
     pthread_cond_t state_cv; /* a spawn ended; a caller left while stopping */
     pthread_cond_t spawn_cv; /* the spawner has work */
-    struct worker **all;     /* live workers; capacity max_workers */
+    struct worker **all;     /* live workers; capacity burst_workers */
     size_t nall;
     struct worker **idle;    /* a stack: the most recently used worker is reused first */
     size_t nidle;            /* > 0 only while no one waits */
@@ -288,7 +291,7 @@ static void fail_all(struct nb_worker_pool *pool)
 }
 
 /* The spawner thread: keeps min_workers alive and starts workers for the
- * invocations waiting, up to max_workers. */
+ * invocations waiting, up to max_workers (burst_workers for starving ones). */
 static void *spawner_main(void *arg)
 {
     struct nb_worker_pool *pool = arg;
@@ -296,7 +299,15 @@ static void *spawner_main(void *arg)
     pthread_mutex_lock(&pool->mu);
     while (!pool->stopping) {
         size_t have = pool->nall + pool->nspawning;
-        bool demand = pool->nwaiting > pool->nspawning && have < pool->max_workers;
+        /* Past max_workers only for a waiter that has starved: a function
+         * that calls another function through the host holds its worker
+         * while the callee waits, so a full pool of callers would otherwise
+         * deadlock until their own timeouts. */
+        int64_t waited = pool->wait_head ? nb_clock_mono_us() - pool->wait_head->since_us : 0;
+        bool starving = pool->wait_head && have < pool->burst_workers && waited >= STARVE_US;
+        bool demand = pool->nwaiting > pool->nspawning && (have < pool->max_workers || starving);
+        bool may_starve = pool->nwaiting > pool->nspawning && !demand &&
+                          have < pool->burst_workers;
         bool refill = have < pool->min_workers;
         bool backoff = nb_clock_mono_us() < backoff_until_us;
         /* After a failure, retry at once only for callers that nothing else
@@ -307,6 +318,8 @@ static void *spawner_main(void *arg)
             if ((demand || refill) && backoff)
                 timed_wait_ms(&pool->spawn_cv, &pool->mu,
                               (backoff_until_us - nb_clock_mono_us()) / 1000 + 1);
+            else if (may_starve)
+                timed_wait_ms(&pool->spawn_cv, &pool->mu, (STARVE_US - waited) / 1000 + 1);
             else
                 pthread_cond_wait(&pool->spawn_cv, &pool->mu);
             continue;
@@ -353,11 +366,13 @@ enum nb_err nb_worker_pool_start(const struct nb_worker_pool_config *cfg,
     pool->env = nb_calloc(n + 1, sizeof(*pool->env));
     for (size_t i = 0; i < n; i++) pool->env[i] = nb_strdup(env[i]);
     pool->max_workers = cfg->max_workers;
+    pool->burst_workers = cfg->burst_workers > cfg->max_workers ? cfg->burst_workers
+                                                                : cfg->max_workers;
     pool->min_workers = cfg->min_workers < cfg->max_workers ? cfg->min_workers : cfg->max_workers;
     pool->timeout_ms = cfg->timeout_ms;
     pool->log = cfg->log ? cfg->log : &pool->default_log;
-    pool->all = nb_calloc(pool->max_workers, sizeof(*pool->all));
-    pool->idle = nb_calloc(pool->max_workers, sizeof(*pool->idle));
+    pool->all = nb_calloc(pool->burst_workers, sizeof(*pool->all));
+    pool->idle = nb_calloc(pool->burst_workers, sizeof(*pool->idle));
     pthread_mutex_init(&pool->mu, NULL);
     pthread_cond_init(&pool->state_cv, NULL);
     pthread_cond_init(&pool->spawn_cv, NULL);
@@ -429,7 +444,8 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
             *out = w;
             break;
         }
-        struct waiter me = { .w = NULL, .recheck = false, .failed = false, .next = NULL };
+        struct waiter me = { .w = NULL, .recheck = false, .failed = false,
+                             .since_us = nb_clock_mono_us(), .next = NULL };
         pthread_cond_init(&me.cv, NULL);
         if (pool->wait_tail)
             pool->wait_tail->next = &me;
@@ -437,7 +453,7 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
             pool->wait_head = &me;
         pool->wait_tail = &me;
         pool->nwaiting++;
-        if (pool->nall + pool->nspawning < pool->max_workers)
+        if (pool->nall + pool->nspawning < pool->burst_workers)
             pthread_cond_signal(&pool->spawn_cv);
         while (!me.w && !me.recheck && !me.failed) pthread_cond_wait(&me.cv, &pool->mu);
         if (!me.w && !me.failed) {
@@ -467,18 +483,30 @@ static enum nb_err acquire(struct nb_worker_pool *pool, struct worker **out,
     return rc;
 }
 
-/* Give a healthy worker back; the caller leaves the pool. */
+/* Give a healthy worker back; the caller leaves the pool. A worker started
+ * past max_workers for a starving waiter is retired once nobody waits, so
+ * the pool shrinks back after a burst. */
 static void release(struct nb_worker_pool *pool, struct worker *w)
 {
+    bool retire = false;
     pthread_mutex_lock(&pool->mu);
     if (pool->stopping) {
         w->busy = false;
         pool->idle[pool->nidle++] = w;
+    } else if (!pool->wait_head && pool->nall > pool->max_workers) {
+        remove_live(pool, w);
+        retire = true;
     } else {
         hand_over(pool, w);
     }
     leave_locked(pool);
     pthread_mutex_unlock(&pool->mu);
+    if (retire) {
+        close(w->fd);
+        w->fd = -1;
+        kill_and_reap(w->pid);
+        worker_free(w);
+    }
 }
 
 /* Retire a busy worker: out of the pool, killed, reaped, freed. Returns its

@@ -22,7 +22,12 @@ struct nb_worker_pool;
 struct nb_worker_pool_config {
     const char *exe;          /* path of the nimbus executable (e.g. /proc/self/exe resolved) */
     size_t min_workers;       /* started eagerly (may be 0) */
-    size_t max_workers;       /* upper bound on processes */
+    size_t max_workers;       /* processes kept under steady load */
+    /* Hard cap (0: max_workers). When an invocation has waited 100 ms with
+     * max_workers busy, the pool grows past max_workers, up to this, so a
+     * function calling another function through the host cannot deadlock a
+     * full pool; the extra workers retire when nobody waits. */
+    size_t burst_workers;
     int64_t timeout_ms;       /* per invocation; < 0 unbounded */
     char *const *env;         /* "NAME=value" for the workers, NULL-terminated */
     const struct nb_log *log;
