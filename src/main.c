@@ -40,6 +40,7 @@ struct nb_options {
     enum nb_log_format log_format;
     bool quiet;
     bool test_hooks;
+    bool native_in_process;
     enum nb_store_sync sync;
 };
 
@@ -81,7 +82,9 @@ static void usage(FILE *f)
           "  --log-format text|json\n"
           "  --quiet               no per-request log lines\n"
           "  --sync normal|full    normal survives kill -9; full also power loss\n"
-          "  --enable-test-hooks   allow tests to move the server clock\n",
+          "  --enable-test-hooks   allow tests to move the server clock\n"
+          "  --native-in-process   run native functions inside the server: faster, but a\n"
+          "                        crash stops the server and functionTimeout is not enforced\n",
           f);
 }
 
@@ -112,6 +115,7 @@ static int parse_start(int argc, char **argv, struct nb_options *o, struct nb_ac
         if (strcmp(a, "--in-memory") == 0) o->in_memory = true, takes = false;
         else if (strcmp(a, "--quiet") == 0) o->quiet = true, takes = false;
         else if (strcmp(a, "--enable-test-hooks") == 0) o->test_hooks = true, takes = false;
+        else if (strcmp(a, "--native-in-process") == 0) o->native_in_process = true, takes = false;
         else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             exit(0);
@@ -254,7 +258,8 @@ static int cmd_start(int argc, char **argv)
     }
     exe[exe_len] = '\0';
     struct nb_host_config hcfg = { &s.env, s.app, s.opt.host_port, exe, NB_VERSION,
-                                   nb_queue_port(s.queue), nb_table_port(s.table) };
+                                   nb_queue_port(s.queue), nb_table_port(s.table),
+                                   s.opt.native_in_process };
     if (nb_host_start(&hcfg, &s.host) != NB_OK) goto cleanup;
     print_banner(&s);
 

@@ -5,7 +5,7 @@
 # ceiling); plus the start-up of an app with 20 functions. 127.0.0.1 only.
 #
 #   bench/host/run.sh [--runs N] [--duration S] [--warmup S] [--threads T] [--conns C]
-#                     [--servers nginx,native,custom,custom-forward,handler-direct] [--starts N]
+#                     [--servers nginx,native,native-inproc,custom,custom-forward,handler-direct] [--starts N]
 #                     [--functions N] [--idle PCT] [--idle-wait S] [--no-build] [--keep]
 #   bench/host/run.sh --report RESULTS_FILE     (only print the summary of an earlier run)
 #
@@ -50,7 +50,7 @@ DURATION=10
 WARMUP=2
 THREADS=2
 CONNS=64
-SERVERS="nginx,native,custom,custom-forward,handler-direct"
+SERVERS="nginx,native,native-inproc,custom,custom-forward,handler-direct"
 STARTS=5
 NFUNC=20
 IDLE_PCT=80
@@ -113,6 +113,7 @@ print(f"\nFunction-host benchmark ({'median of %d runs' % runs if runs > 1 else 
       "x nginx = median of the per-run ratios to nginx's requests/s [min..max]; "
       "srv CPU us/req = server CPU time per request")
 order = [("nginx", "nginx, return 200 (ceiling)"), ("native", "Nimbus, native .so"),
+         ("native-inproc", "Nimbus, native .so, in-process"),
          ("custom", "Nimbus, custom handler"), ("custom-forward", "Nimbus, custom handler, forwarding"),
          ("handler-direct", "handler.py alone (no host)")]
 hdr = (f"{'server':36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'errors':>6} {'srv cpu%':>8} "
@@ -149,7 +150,9 @@ if st:
     if fails: print(f"({len(fails)} start(s) failed: {fails[0]['failed']})")
 print("\nTargets:")
 def verdict(ok): return "-" if ok is None else ("met" if ok else "MISSED")
-for s, need, label in (("native", 0.50, "native >= 50% of nginx"), ("custom", 0.25, "custom handler >= 25% of nginx"),
+for s, need, label in (("native", 0.50, "native >= 50% of nginx"),
+                       ("native-inproc", 0.50, "(in-process) native >= 50% of nginx"),
+                       ("custom", 0.25, "custom handler >= 25% of nginx"),
                        ("custom-forward", 0.25, "(forwarding) custom handler >= 25% of nginx")):
     r = ratios.get(s)
     if s not in rows: continue
@@ -424,8 +427,11 @@ start_server() {
       SRV_PID=$!
       SRV_URL="http://127.0.0.1:$port/api/hello" ;;
     *)
-      setsid "$NIMBUS" start "$WORK/apps/$kind" --in-memory --port "$port" --queue-port "$(free_port)" \
-        --table-port "$(free_port)" --quiet </dev/null >"$dir/server.log" 2>&1 &
+      local app="$kind" extra=()
+      # native-inproc: the same app, its functions run inside the server.
+      [ "$kind" = native-inproc ] && { app=native; extra=(--native-in-process); }
+      setsid "$NIMBUS" start "$WORK/apps/$app" --in-memory --port "$port" --queue-port "$(free_port)" \
+        --table-port "$(free_port)" --quiet "${extra[@]}" </dev/null >"$dir/server.log" 2>&1 &
       SRV_PID=$!
       SRV_URL="http://127.0.0.1:$port/api/hello" ;;
   esac
@@ -486,8 +492,8 @@ log "$(sed -n 's/^# nimbus=/nimbus: /p' "$OUT"); work dir $WORK"
 for RUN in $(seq "$RUNS"); do
   for s in "${LIST[@]}"; do
     case "$s" in
-      nginx|native|custom|custom-forward|handler-direct) bench_one "$s" ;;
-      *) log "unknown server $s (nginx, native, custom, custom-forward, handler-direct)"; exit 2 ;;
+      nginx|native|native-inproc|custom|custom-forward|handler-direct) bench_one "$s" ;;
+      *) log "unknown server $s (nginx, native, native-inproc, custom, custom-forward, handler-direct)"; exit 2 ;;
     esac
   done
   if [ "$STARTS" -gt 0 ]; then

@@ -581,6 +581,7 @@ enum nb_err nb_host_start(const struct nb_host_config *cfg, struct nb_host **out
         .host_port = nb_http_port(h->listener),
         .queue_port = cfg->queue_port,
         .table_port = cfg->table_port,
+        .native_in_process = cfg->native_in_process,
     };
     struct nb_runtime *rt = NULL;
     if ((rc = nb_runtime_start(&rc_cfg, &rt))) goto fail;

@@ -24,6 +24,7 @@ struct nb_host_config {
     const char *exe;            /* this executable (native workers re-execute it) */
     const char *version;
     int queue_port, table_port; /* where this server's storage services listen */
+    bool native_in_process;     /* --native-in-process */
 };
 
 /* Bind, start the runtime, and serve. *out is freed by nb_host_stop. */

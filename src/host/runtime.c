@@ -5,6 +5,7 @@
 #include "core/mem.h"
 #include "host/bindings.h"
 #include "host/custom_handler.h"
+#include "host/inproc.h"
 #include "host/triggers.h"
 #include "host/worker.h"
 #include "store/store.h"
@@ -23,6 +24,7 @@ struct nb_runtime {
     struct nb_keys *keys;
     char **worker_env;       /* "NAME=value", NULL-terminated */
     struct nb_worker_pool *workers;
+    struct nb_inproc *inproc;    /* --native-in-process instead of workers */
     struct nb_custom_handler *custom;
     struct nb_triggers *triggers;
     struct nb_bind_env bind;
@@ -198,7 +200,9 @@ static void dispatch(struct nb_runtime *rt, const struct nb_invocation *inv,
                      struct nb_inv_result *res)
 {
     enum nb_err rc;
-    if (inv->fn->worker == NB_WORKER_NATIVE) {
+    if (inv->fn->worker == NB_WORKER_NATIVE && rt->inproc) {
+        rc = nb_inproc_invoke(rt->inproc, inv, res);
+    } else if (inv->fn->worker == NB_WORKER_NATIVE) {
         rc = nb_worker_invoke(rt->workers, inv, res);
     } else if (rt->custom) {
         rc = nb_custom_handler_invoke(rt->custom, inv, res);
@@ -208,9 +212,29 @@ static void dispatch(struct nb_runtime *rt, const struct nb_invocation *inv,
     if (rc && res->ok) nb_inv_result_fail(res, "function could not be run: %s", nb_err_str(rc));
 }
 
+/* Whether the function has bindings beyond its trigger and HTTP output:
+ * only those need the binding data (and its JSON) built. */
+static bool needs_binding_data(const struct nb_function *fn)
+{
+    for (size_t i = 0; i < fn->nbindings; i++) {
+        enum nb_binding_type t = fn->bindings[i].type;
+        if (i != fn->trigger && t != NB_BIND_HTTP && t != NB_BIND_OTHER) return true;
+    }
+    return false;
+}
+
 void nb_runtime_run(struct nb_runtime *rt, const struct nb_invocation *inv,
                     struct nb_inv_result *res)
 {
+    if (!needs_binding_data(inv->fn)) {
+        dispatch(rt, inv, res);
+        for (size_t i = 0; i < res->nlogs; i++)
+            nb_log_info(rt->env.log, "[%s] %s", inv->fn->name, res->logs[i]);
+        if (!res->ok)
+            nb_log_error(rt->env.log, "function %s (invocation %s) failed: %s", inv->fn->name,
+                         inv->id, res->error ? res->error : "unknown error");
+        return;
+    }
     json_t *data = nb_bind_data(inv);
     struct nb_kv *inputs = NULL;
     size_t ninputs = 0;
@@ -257,7 +281,11 @@ enum nb_err nb_runtime_start(const struct nb_runtime_config *cfg, struct nb_runt
     rt->bind = (struct nb_bind_env){ rt->app, rt->env.store, rt->env.clock, rt->env.wake,
                                      account_of, rt };
 
-    if (any_native) {
+    if (any_native && cfg->native_in_process) {
+        rt->inproc = nb_inproc_new(rt->worker_env);
+        nb_log_info(rt->env.log, "native functions run in the host process "
+                                 "(--native-in-process): no crash isolation, no timeout");
+    } else if (any_native) {
         long cpus = sysconf(_SC_NPROCESSORS_ONLN);
         struct nb_worker_pool_config wc = {
             .exe = cfg->exe,
@@ -313,6 +341,7 @@ void nb_runtime_stop(struct nb_runtime *rt)
     nb_triggers_stop(rt->triggers);
     nb_custom_handler_stop(rt->custom);
     nb_worker_pool_stop(rt->workers);
+    nb_inproc_free(rt->inproc);
     nb_keys_close(rt->keys);
     for (char **e = rt->worker_env; e && *e; e++) free(*e);
     free(rt->worker_env);

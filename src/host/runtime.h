@@ -21,6 +21,7 @@ struct nb_runtime_config {
     int host_port;           /* for WEBSITE_HOSTNAME */
     int queue_port;          /* for AzureWebJobsStorage given to workers */
     int table_port;
+    bool native_in_process;  /* run native functions in this process (no isolation) */
 };
 
 /* Start keys, workers and triggers. NB_ERR_IO when a custom handler cannot
