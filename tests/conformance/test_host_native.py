@@ -266,3 +266,34 @@ def test_missing_so_is_reported_and_skipped(tmp_path):
     finally:
         rc = srv.stop()
     assert rc == 0, srv.stderr_tail()
+
+
+# --- --native-in-process ------------------------------------------------------------
+
+def test_native_in_process_mode(tmp_path):
+    """The opt-in speed mode runs the same shared objects inside the server:
+    same answers, bindings and logs, and no worker processes."""
+    srv = Nimbus(tmp_path / "srv", app_dir=APP, extra_args=["--native-in-process"]).start()
+    try:
+        hello_ok(srv)
+        status, _, body = request(srv, "POST", "/api/echo/a/b?x=1", body=b"\x00\xffz",
+                                  headers={"X-Test": "t"})
+        assert status == 200, body
+        got = json.loads(body)
+        assert (got["method"], got["rest"], got["query"], got["body_len"]) == \
+            ("POST", "a/b", {"x": "1"}, 3)
+        status, _, body = request(srv, "POST", "/api/echo/raw?raw=1", body=b"\x00\x01bin\xff",
+                                  headers={"Content-Type": "application/octet-stream"})
+        assert (status, body) == (200, b"\x00\x01bin\xff")
+        assert request(srv, "GET", "/api/nobody")[0] == 204
+        status, _, body = request(srv, "GET", "/api/fail")
+        assert (status, body) == (500, b"")
+        assert request(srv, "GET", "/api/keyed")[0] == 401
+        # No `nimbus worker` process was started for this server.
+        children = subprocess.run(["pgrep", "-P", str(srv.proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        assert children == [], children
+        assert "--native-in-process" in srv.stderr_path.read_text(errors="replace")
+    finally:
+        rc = srv.stop()
+    assert rc == 0, srv.stderr_tail()
