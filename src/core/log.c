@@ -1,6 +1,7 @@
 /* Log lines (see log.h). Each line is formatted into a buffer and written
  * with a single write(2), so concurrent lines never interleave. */
 #include "core/log.h"
+#include "core/encode.h"
 #include "core/clock.h"
 #include "core/timefmt.h"
 #include <jansson.h>
@@ -24,12 +25,14 @@ enum nb_err nb_log_redact_query(struct nb_buf *b, const char *url)
         size_t len = amp ? (size_t)(amp - p) : strlen(p);
         const char *eq = memchr(p, '=', len);
         bool secret = false;
-        if (eq) {
-            for (int i = 0; secret_params[i]; i++) {
-                size_t nl = strlen(secret_params[i]);
-                if ((size_t)(eq - p) == nl && strncasecmp(p, secret_params[i], nl) == 0)
+        if (eq && (size_t)(eq - p) < 32) {
+            /* Compare the decoded name: the request parser decodes names, so
+             * "%63ode=" is a code= too. */
+            char name[32];
+            size_t nl = nb_pct_decode(p, (size_t)(eq - p), name);
+            for (int i = 0; secret_params[i]; i++)
+                if (nl == strlen(secret_params[i]) && strncasecmp(name, secret_params[i], nl) == 0)
                     secret = true;
-            }
         }
         if (secret) {
             rc = nb_buf_add(b, p, (size_t)(eq - p) + 1);

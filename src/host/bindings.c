@@ -123,6 +123,79 @@ char *nb_bind_expand(const json_t *data, const char *tmpl, char **missing)
 /* --- table input ---------------------------------------------------------------- */
 
 static char *expand_or_fail(const json_t *data, const char *tmpl, const struct nb_binding *b,
+                            struct nb_inv_result *res);
+
+/* The text of a scalar binding value, or NULL for objects, arrays and null. */
+static char *scalar_text(const json_t *v)
+{
+    if (json_is_string(v)) return nb_strndup(json_string_value(v), json_string_length(v));
+    if (json_is_integer(v)) return nb_asprintf("%lld", (long long)json_integer_value(v));
+    if (json_is_real(v)) return nb_asprintf("%.17g", json_real_value(v));
+    if (json_is_boolean(v)) return nb_strdup(json_is_true(v) ? "true" : "false");
+    return NULL;
+}
+
+static bool is_number_or_bool(const char *s)
+{
+    if (strcmp(s, "true") == 0 || strcmp(s, "false") == 0) return true;
+    char *end = NULL;
+    if (!*s) return false;
+    (void)strtod(s, &end);
+    return *end == '\0';
+}
+
+/* A table binding's `filter` with {expr} filled in, escaped as Azure's
+ * TableFilterFormatter does so a value cannot change the query: inside a
+ * quoted literal, ' is doubled; outside quotes only a number or a boolean
+ * is allowed; a filter that is exactly "{expr}" is taken as given. NULL
+ * (with res failed) when a value is missing or not allowed. */
+static char *expand_filter(const json_t *data, const struct nb_binding *b,
+                           struct nb_inv_result *res)
+{
+    const char *tmpl = b->filter;
+    size_t tl = strlen(tmpl);
+    if (tl > 2 && tmpl[0] == '{' && tmpl[tl - 1] == '}' && !memchr(tmpl + 1, '{', tl - 2))
+        return expand_or_fail(data, tmpl, b, res);
+    struct nb_buf out;
+    nb_buf_init(&out, 1u << 20);
+    bool quoted = false;
+    for (const char *p = tmpl; *p;) {
+        if (*p == '\'') {
+            quoted = !quoted; /* '' inside a literal toggles twice */
+            nb_buf_addc(&out, *p++);
+            continue;
+        }
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        if (!close) {
+            nb_buf_addc(&out, *p++);
+            continue;
+        }
+        char *expr = nb_strndup(p + 1, (size_t)(close - p - 1));
+        char *text = scalar_text(lookup_path(data, expr, strlen(expr)));
+        if (!text || (!quoted && !is_number_or_bool(text))) {
+            nb_inv_result_fail(res, text ? "binding '%s': {%s} outside quotes must be a number "
+                                           "or a boolean"
+                                         : "binding '%s': no value for {%s}",
+                               b->name, expr);
+            free(text);
+            free(expr);
+            nb_buf_cleanup(&out);
+            return NULL;
+        }
+        for (const char *c = text; *c; c++) {
+            if (*c == '\'') nb_buf_addc(&out, '\'');
+            nb_buf_addc(&out, *c);
+        }
+        free(text);
+        free(expr);
+        p = close + 1;
+    }
+    size_t n;
+    char *r = nb_buf_detach(&out, &n);
+    return r ? r : nb_strdup("");
+}
+
+static char *expand_or_fail(const json_t *data, const char *tmpl, const struct nb_binding *b,
                             struct nb_inv_result *res)
 {
     char *missing = NULL;
@@ -154,33 +227,9 @@ static enum nb_err entity_json(const struct nb_entity_row *row, struct nb_buf *o
     return rc;
 }
 
-struct filter_ctx {
-    struct nb_arena arena;
-    struct nb_entity e;
-    struct nb_filter *filter;
-};
-
-static bool row_lookup(void *ctx, const char *name, size_t len, struct nb_value *out)
-{
-    const struct nb_entity_row *row = ctx;
-    if (len == 12 && memcmp(name, "PartitionKey", 12) == 0) {
-        *out = (struct nb_value){ .type = NB_EDM_STRING, .s = row->pk, .len = row->pk_len };
-        return true;
-    }
-    if (len == 6 && memcmp(name, "RowKey", 6) == 0) {
-        *out = (struct nb_value){ .type = NB_EDM_STRING, .s = row->rk, .len = row->rk_len };
-        return true;
-    }
-    if (len == 9 && memcmp(name, "Timestamp", 9) == 0) {
-        *out = (struct nb_value){ .type = NB_EDM_DATETIME, .i = row->timestamp };
-        return true;
-    }
-    return nb_entity_encoded_lookup(row->data, row->data_len, name, len, out);
-}
-
 static bool row_match(void *ctx, const struct nb_entity_row *row)
 {
-    return nb_filter_eval(ctx, row_lookup, (void *)row);
+    return nb_filter_eval(ctx, nb_entity_row_lookup, (void *)row);
 }
 
 static enum nb_err table_input(const struct nb_bind_env *env, const struct nb_binding *b,
@@ -205,7 +254,7 @@ static enum nb_err table_input(const struct nb_bind_env *env, const struct nb_bi
         rc = NB_OK;
         goto cleanup;
     }
-    if (b->filter && !(filter_text = expand_or_fail(data, b->filter, b, res))) goto cleanup;
+    if (b->filter && !(filter_text = expand_filter(data, b, res))) goto cleanup;
 
     if (pk && rk) {
         struct nb_entity_row row = { 0 };
@@ -339,6 +388,12 @@ static enum nb_err queue_output(const struct nb_bind_env *env, const struct nb_b
         nb_inv_result_fail(res, "binding '%s': connection is not a Nimbus storage account",
                            b->name);
         return NB_ERR_INVALID;
+    }
+    if (o->visibility_ms < 0 || o->visibility_ms >= QUEUE_TTL_MS) {
+        /* Azure rejects a visibility timeout that is not below the TTL: the
+         * message would expire before anyone could see it. */
+        nb_inv_result_fail(res, "binding '%s': a visibility delay must be under 7 days", b->name);
+        return NB_ERR_RANGE;
     }
     char *queue = expand_or_fail(data, b->queue_name, b, res);
     if (!queue) return NB_ERR_INVALID;

@@ -1241,7 +1241,10 @@ struct call {
 static void setup_forward(struct nb_custom_handler *ch, CURL *h, const struct nb_invocation *inv,
                           int port, struct call *c, struct sink *sink, struct nb_inv_result *res)
 {
-    (void)nb_buf_printf(&c->url, "http://127.0.0.1:%d%s", port, inv->path ? inv->path : "/");
+    /* Only an absolute path may follow the authority: anything else (e.g.
+     * "@evil.example/") would make curl talk to another host. */
+    const char *fwd_path = inv->path && inv->path[0] == '/' ? inv->path : "/";
+    (void)nb_buf_printf(&c->url, "http://127.0.0.1:%d%s", port, fwd_path);
     if (inv->raw_query && inv->raw_query[0]) {
         (void)nb_buf_addc(&c->url, '?');
         (void)nb_buf_adds(&c->url, inv->raw_query);

@@ -337,7 +337,8 @@ static const char *cors_allowed(const struct nb_host *h, const char *origin)
     if (!origin) return NULL;
     for (size_t i = 0; i < h->app->ncors_origins; i++) {
         const char *o = h->app->cors_origins[i];
-        if (strcmp(o, "*") == 0) return h->app->cors_credentials ? origin : "*";
+        /* As ASP.NET Core: a wildcard never goes with credentials. */
+        if (strcmp(o, "*") == 0) return "*";
         if (strcasecmp(o, origin) == 0) return origin;
     }
     return NULL;
@@ -349,7 +350,7 @@ static bool cors(struct nb_host *h, struct nb_req *req, struct nb_resp *resp)
     if (!allow) return false;
     nb_resp_header(req, resp, "Access-Control-Allow-Origin", allow);
     if (strcmp(allow, "*") != 0) nb_resp_header(req, resp, "Vary", "Origin");
-    if (h->app->cors_credentials)
+    if (h->app->cors_credentials && strcmp(allow, "*") != 0)
         nb_resp_header(req, resp, "Access-Control-Allow-Credentials", "true");
     const char *want = nb_req_header(req, "Access-Control-Request-Method");
     if (strcmp(req->method, "OPTIONS") == 0 && want) {
@@ -385,7 +386,9 @@ static bool authorized(struct nb_runtime *rt, const struct nb_function *fn,
     if (!key) return false;
     enum nb_key_grant g = nb_keys_check(nb_runtime_keys(rt), fn->name, key);
     if (t->auth_level == NB_AUTH_ADMIN) return g == NB_GRANT_ADMIN;
-    return g != NB_GRANT_NONE;
+    /* As Azure: a key's level must equal the one required, or be admin; a
+     * system (extension) key does not open function-level endpoints. */
+    return g == NB_GRANT_FUNCTION || g == NB_GRANT_ADMIN;
 }
 
 static bool hop_header(const char *name)
@@ -456,17 +459,22 @@ static void run_http(struct nb_host *h, struct nb_runtime *rt, const struct nb_f
     struct nb_inv_result res;
     nb_inv_result_init(&res);
     nb_runtime_run(rt, &inv, &res);
-    (void)h;
     if (!res.ok) {
         resp->status = 500;
         resp->error_code = res.crashed ? "WorkerCrashed" : "FunctionFailed";
     } else if (!res.has_http) {
         resp->status = 204;
+    } else if (res.status != 0 && (res.status < 100 || res.status > 599)) {
+        nb_log_error(h->env.log, "function %s set HTTP status %d", fn->name, res.status);
+        resp->status = 500;
+        resp->error_code = "FunctionFailed";
     } else {
         resp->status = res.status > 0 ? res.status : 200;
+        /* Appended, not replaced: a function may send a header twice
+         * (Set-Cookie). */
         for (size_t i = 0; i < res.nheaders; i++) {
             if (hop_header(res.headers[i].name)) continue;
-            nb_resp_set_header(req, resp, res.headers[i].name, res.headers[i].value);
+            nb_resp_header(req, resp, res.headers[i].name, res.headers[i].value);
         }
         nb_buf_add(&resp->body, res.body.data ? res.body.data : "", res.body.len);
     }
@@ -520,6 +528,10 @@ static void handle(void *ctx, struct nb_req *req, struct nb_resp *resp)
 {
     struct nb_host *h = ctx;
     const char *path = req->raw_path;
+    if (path[0] != '/') {
+        error_reply(req, resp, 400, "BadRequest", "the request target must be an absolute path");
+        return;
+    }
     /* /admin/... is the host's own: no function or proxy may capture it. */
     if (strncasecmp(path, "/admin/", 7) == 0 || strcasecmp(path, "/admin") == 0) {
         admin(h, req, resp);

@@ -192,17 +192,6 @@ struct nb_inproc *nb_inproc_new(char *const *env)
     return ip;
 }
 
-static const char *trigger_name(enum nb_trigger_kind kind)
-{
-    switch (kind) {
-    case NB_TRIGGER_HTTP: return "httpTrigger";
-    case NB_TRIGGER_QUEUE: return "queueTrigger";
-    case NB_TRIGGER_TIMER: return "timerTrigger";
-    case NB_TRIGGER_MANUAL: return "manual";
-    }
-    return "manual";
-}
-
 enum nb_err nb_inproc_invoke(struct nb_inproc *ip, const struct nb_invocation *inv,
                              struct nb_inv_result *res)
 {
@@ -234,7 +223,7 @@ enum nb_err nb_inproc_invoke(struct nb_inproc *ip, const struct nb_invocation *i
         .abi = NIMBUS_FUNCTION_ABI,
         .function_name = inv->fn->name,
         .invocation_id = inv->id,
-        .trigger = trigger_name(inv->kind),
+        .trigger = nb_trigger_kind_name(inv->kind),
         .req = inv->kind == NB_TRIGGER_HTTP ? &req : NULL,
         .trigger_data = inv->trigger_data ? inv->trigger_data : "",
         .trigger_len = inv->trigger_len,

@@ -9,6 +9,17 @@
 /* A function's HTTP body may be as large as a request (100 MB). */
 #define NB_INV_BODY_MAX (100u * 1024 * 1024)
 
+const char *nb_trigger_kind_name(enum nb_trigger_kind kind)
+{
+    switch (kind) {
+    case NB_TRIGGER_HTTP: return "httpTrigger";
+    case NB_TRIGGER_QUEUE: return "queueTrigger";
+    case NB_TRIGGER_TIMER: return "timerTrigger";
+    case NB_TRIGGER_MANUAL: return "manual";
+    }
+    return "manual";
+}
+
 void nb_inv_result_init(struct nb_inv_result *r)
 {
     memset(r, 0, sizeof(*r));

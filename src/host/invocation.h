@@ -19,6 +19,10 @@ enum nb_trigger_kind {
     NB_TRIGGER_MANUAL, /* POST /admin/functions/{fn} */
 };
 
+/* The trigger's name as functions see it: "httpTrigger", "queueTrigger",
+ * "timerTrigger" or "manual". Static. */
+const char *nb_trigger_kind_name(enum nb_trigger_kind kind);
+
 struct nb_invocation {
     const struct nb_function *fn;
     char id[37];                 /* invocation id (GUID) */

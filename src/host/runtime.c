@@ -212,6 +212,24 @@ static void dispatch(struct nb_runtime *rt, const struct nb_invocation *inv,
     if (rc && res->ok) nb_inv_result_fail(res, "function could not be run: %s", nb_err_str(rc));
 }
 
+/* The function's own log lines, then its failure. Control characters are
+ * replaced, so text a function logs (perhaps from a client) cannot forge
+ * log lines of its own. */
+static void log_result(struct nb_runtime *rt, const struct nb_invocation *inv,
+                       const struct nb_inv_result *res)
+{
+    for (size_t i = 0; i < res->nlogs; i++) {
+        char *line = nb_strdup(res->logs[i]);
+        for (char *c = line; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+        nb_log_info(rt->env.log, "[%s] %s", inv->fn->name, line);
+        free(line);
+    }
+    if (!res->ok)
+        nb_log_error(rt->env.log, "function %s (invocation %s) failed: %s", inv->fn->name,
+                     inv->id, res->error ? res->error : "unknown error");
+}
+
 /* Whether the function has bindings beyond its trigger and HTTP output:
  * only those need the binding data (and its JSON) built. */
 static bool needs_binding_data(const struct nb_function *fn)
@@ -228,11 +246,7 @@ void nb_runtime_run(struct nb_runtime *rt, const struct nb_invocation *inv,
 {
     if (!needs_binding_data(inv->fn)) {
         dispatch(rt, inv, res);
-        for (size_t i = 0; i < res->nlogs; i++)
-            nb_log_info(rt->env.log, "[%s] %s", inv->fn->name, res->logs[i]);
-        if (!res->ok)
-            nb_log_error(rt->env.log, "function %s (invocation %s) failed: %s", inv->fn->name,
-                         inv->id, res->error ? res->error : "unknown error");
+        log_result(rt, inv, res);
         return;
     }
     json_t *data = nb_bind_data(inv);
@@ -243,12 +257,8 @@ void nb_runtime_run(struct nb_runtime *rt, const struct nb_invocation *inv,
         full.inputs = inputs;
         full.ninputs = ninputs;
         dispatch(rt, &full, res);
-        for (size_t i = 0; i < res->nlogs; i++)
-            nb_log_info(rt->env.log, "[%s] %s", inv->fn->name, res->logs[i]);
         if (res->ok) nb_bind_outputs(&rt->bind, inv->fn, data, res);
-        if (!res->ok)
-            nb_log_error(rt->env.log, "function %s (invocation %s) failed: %s", inv->fn->name,
-                         inv->id, res->error ? res->error : "unknown error");
+        log_result(rt, inv, res);
     }
     nb_bind_inputs_free(inputs, ninputs);
     json_decref(data);

@@ -235,10 +235,12 @@ static void remove_live(struct nb_worker_pool *pool, struct worker *w)
     }
 }
 
+/* cv must run on CLOCK_MONOTONIC (see nb_worker_pool_start), so a wall
+ * clock step cannot stretch the starvation or back-off waits. */
 static void timed_wait_ms(pthread_cond_t *cv, pthread_mutex_t *mu, int64_t ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+    clock_gettime(CLOCK_MONOTONIC, &ts);
     ts.tv_sec += (time_t)(ms / 1000);
     ts.tv_nsec += (long)(ms % 1000) * 1000000L;
     if (ts.tv_nsec >= 1000000000L) {
@@ -374,8 +376,12 @@ enum nb_err nb_worker_pool_start(const struct nb_worker_pool_config *cfg,
     pool->all = nb_calloc(pool->burst_workers, sizeof(*pool->all));
     pool->idle = nb_calloc(pool->burst_workers, sizeof(*pool->idle));
     pthread_mutex_init(&pool->mu, NULL);
-    pthread_cond_init(&pool->state_cv, NULL);
-    pthread_cond_init(&pool->spawn_cv, NULL);
+    pthread_condattr_t mono;
+    pthread_condattr_init(&mono);
+    pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+    pthread_cond_init(&pool->state_cv, &mono);
+    pthread_cond_init(&pool->spawn_cv, &mono);
+    pthread_condattr_destroy(&mono);
     if (pthread_create(&pool->spawner, NULL, spawner_main, pool) != 0) {
         pthread_cond_destroy(&pool->spawn_cv);
         pthread_cond_destroy(&pool->state_cv);
@@ -531,17 +537,6 @@ static int discard(struct nb_worker_pool *pool, struct worker *w, bool *stopping
     return st;
 }
 
-static const char *trigger_name(enum nb_trigger_kind kind)
-{
-    switch (kind) {
-    case NB_TRIGGER_HTTP: return "httpTrigger";
-    case NB_TRIGGER_QUEUE: return "queueTrigger";
-    case NB_TRIGGER_TIMER: return "timerTrigger";
-    case NB_TRIGGER_MANUAL: return "manual";
-    }
-    return "manual";
-}
-
 static void put_pairs(struct nb_ipc_writer *o, const struct nb_kv *kv, size_t n)
 {
     nb_ipc_put_u32(o, (uint32_t)n);
@@ -568,7 +563,7 @@ static enum nb_err build_request(struct nb_ipc_writer *o, const struct nb_invoca
     nb_ipc_put_str(o, fn->entry_point && fn->entry_point[0] ? fn->entry_point : "run");
     nb_ipc_put_str(o, fn->name);
     nb_ipc_put_str(o, inv->id);
-    nb_ipc_put_str(o, trigger_name(inv->kind));
+    nb_ipc_put_str(o, nb_trigger_kind_name(inv->kind));
     nb_ipc_put_str(o, inv->method);
     nb_ipc_put_str(o, inv->url);
     nb_ipc_put_str(o, inv->path);
@@ -686,7 +681,7 @@ enum nb_err nb_worker_invoke(struct nb_worker_pool *pool, const struct nb_invoca
     }
 
     int64_t deadline = pool->timeout_ms >= 0
-                           ? nb_clock_mono_us() + pool->timeout_ms * 1000
+                           ? nb_clock_mono_us() + (pool->timeout_ms > INT64_MAX / 2000 ? INT64_MAX / 2 : pool->timeout_ms * 1000)
                            : -1;
     struct nb_str payload;
     rc = nb_ipc_recv_frame(w->fd, &w->in, deadline, &payload);

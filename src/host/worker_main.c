@@ -12,6 +12,7 @@
 #include <nimbus/function.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -453,6 +454,10 @@ int nb_worker_main(int argc, char **argv)
     /* Ctrl-C in a terminal reaches the whole process group: the host stops
      * its workers itself, so an invocation in flight is not torn down first. */
     signal(SIGINT, SIG_IGN);
+
+    /* Processes a function starts must not hold the host's socket open:
+     * the host detects a dead worker by EOF. */
+    fcntl((int)fd, F_SETFD, FD_CLOEXEC);
 
     struct wstate w;
     memset(&w, 0, sizeof(w));

@@ -5,6 +5,7 @@
  * here keeps state; every error path leaves the caller's buffers as they
  * were. */
 #include "table/entity.h"
+#include "store/store.h"
 #include "core/encode.h"
 #include "core/mem.h"
 #include <jansson.h>
@@ -1057,4 +1058,22 @@ enum nb_err nb_entity_to_json(const struct nb_entity *e, const struct nb_entity_
     if (!w.rc) w.rc = nb_buf_addc(out, '}');
     if (w.rc) buf_truncate(out, start);
     return w.rc;
+}
+
+bool nb_entity_row_lookup(void *ctx, const char *name, size_t len, struct nb_value *out)
+{
+    const struct nb_entity_row *row = ctx;
+    if (len == 12 && memcmp(name, "PartitionKey", 12) == 0) {
+        *out = (struct nb_value){ .type = NB_EDM_STRING, .s = row->pk, .len = row->pk_len };
+        return true;
+    }
+    if (len == 6 && memcmp(name, "RowKey", 6) == 0) {
+        *out = (struct nb_value){ .type = NB_EDM_STRING, .s = row->rk, .len = row->rk_len };
+        return true;
+    }
+    if (len == 9 && memcmp(name, "Timestamp", 9) == 0) {
+        *out = (struct nb_value){ .type = NB_EDM_DATETIME, .i = row->timestamp };
+        return true;
+    }
+    return nb_entity_encoded_lookup(row->data, row->data_len, name, len, out);
 }

@@ -129,6 +129,14 @@ size_t nb_entity_encoded_size(const char *data, size_t len);
 enum nb_err nb_entity_merge_encoded(const char *base, size_t base_len, const char *patch,
                                     size_t patch_len, struct nb_buf *out);
 
+struct nb_entity_row;
+
+/* A $filter property lookup (nb_filter_lookup) over one stored row: `row`
+ * is a const struct nb_entity_row *. PartitionKey, RowKey and Timestamp come
+ * from the row's columns, the rest from its encoded properties; values
+ * borrow the row's memory. */
+bool nb_entity_row_lookup(void *row, const char *name, size_t len, struct nb_value *out);
+
 enum nb_meta_level { NB_META_NONE, NB_META_MINIMAL, NB_META_FULL };
 
 /* The metadata level a request asks for: $format (when non-NULL and

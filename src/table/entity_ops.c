@@ -267,20 +267,7 @@ struct row_ctx {
 
 static bool lookup_row(void *ctx, const char *name, size_t len, struct nb_value *out)
 {
-    const struct nb_entity_row *row = ((struct row_ctx *)ctx)->row;
-    if (len == 12 && memcmp(name, "PartitionKey", 12) == 0) {
-        *out = (struct nb_value){ .type = NB_EDM_STRING, .s = row->pk, .len = row->pk_len };
-        return true;
-    }
-    if (len == 6 && memcmp(name, "RowKey", 6) == 0) {
-        *out = (struct nb_value){ .type = NB_EDM_STRING, .s = row->rk, .len = row->rk_len };
-        return true;
-    }
-    if (len == 9 && memcmp(name, "Timestamp", 9) == 0) {
-        *out = (struct nb_value){ .type = NB_EDM_DATETIME, .i = row->timestamp };
-        return true;
-    }
-    return nb_entity_encoded_lookup(row->data, row->data_len, name, len, out);
+    return nb_entity_row_lookup((void *)((struct row_ctx *)ctx)->row, name, len, out);
 }
 
 static bool match_row(void *ctx, const struct nb_entity_row *row)

@@ -414,6 +414,51 @@ def sharedkey_queue(method, path, headers, account, key):
     return "SharedKey %s:%s" % (account, sig)
 
 
+
+# --- helpers shared by the function-host suites ------------------------------------
+
+def host_call(srv, method, path, body=None, headers=None, timeout=15):
+    """(status, headers with lower-case names, body bytes) of one request to
+    the host listener, on a fresh connection."""
+    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=dict(headers or {}))
+        r = c.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        c.close()
+
+
+def wait_until(what, fn, timeout=10.0, interval=0.05):
+    """Poll fn() until it returns something truthy (returned); fail after
+    timeout seconds naming `what`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+# How a worker's segfault shows in the server log: the host reports the
+# signal, or, in a sanitizer build (make test SAN=1), ASan reports it first.
+SEGV_MARKS = ("Segmentation fault", "AddressSanitizer: SEGV")
+
+
+def saw_segv(text):
+    return any(m in text for m in SEGV_MARKS)
+
+
+def master_key(srv):
+    """The server's master key, read from its data dir with `nimbus keys`."""
+    p = subprocess.run([NIMBUS_BIN, "keys", "show", "master", "--data", str(srv.data_dir)],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
 def start_nimbus(tmp_path_factory, name, **kw):
     return Nimbus(tmp_path_factory.mktemp(name), **kw).start()
 

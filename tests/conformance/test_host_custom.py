@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import time
 import uuid
 from pathlib import Path
 
@@ -23,21 +22,13 @@ from azure.storage.queue import (QueueClient, QueueServiceClient, TextBase64Deco
                                  TextBase64EncodePolicy)
 
 from conftest import Nimbus
+from conftest import host_call as request, wait_until as wait_for
 
 APPS = Path(__file__).resolve().parent / "apps"
 NIMBUS_APP = str(APPS / "custom")
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
-def request(srv, method, path, body=None, headers=None, timeout=15):
-    """(status, headers with lower-case names, body bytes) from the host listener."""
-    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=dict(headers or {}))
-        r = c.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        c.close()
 
 
 def queue(srv, name, **kw):
@@ -58,16 +49,6 @@ def parse_iso(s):
     return t + dt.timedelta(microseconds=int(((m.group(2) or "") + "000000")[:6]))
 
 
-def wait_for(what, fn, timeout=10.0, interval=0.05):
-    """Poll fn() until it returns something truthy; fail after timeout s."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def peek_texts(srv, name, decode=False):

@@ -7,7 +7,6 @@ host.json sets functionTimeout to 2 s. The server's data dir is in tmp; a
 test that needs a changed app copies it to tmp first.
 """
 import concurrent.futures
-import http.client
 import json
 import shutil
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import NIMBUS_BIN, Nimbus
+from conftest import host_call as request, master_key, saw_segv
 
 APP = Path(__file__).resolve().parent / "apps" / "native"
 NIMBUS_APP = str(APP)
@@ -30,22 +30,8 @@ def _app_built():
             pytest.fail("%s is missing: run `make apps` first" % (APP / so))
 
 
-def request(srv, method, path, body=None, headers=None, timeout=15):
-    """(status, headers with lower-case names, body bytes) from the host listener."""
-    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=timeout)
-    try:
-        c.request(method, path, body=body, headers=dict(headers or {}))
-        r = c.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        c.close()
 
 
-def master_key(srv):
-    p = subprocess.run([NIMBUS_BIN, "keys", "show", "master", "--data", str(srv.data_dir)],
-                       capture_output=True, text=True, timeout=10)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
 
 
 def hello_ok(srv):
@@ -131,7 +117,7 @@ def test_crash_is_500_and_host_keeps_serving(nimbus):
     hello_ok(nimbus)
     # the reason is in the log, not in the answer
     deadline = time.monotonic() + 5
-    while "Segmentation fault" not in nimbus.stderr_path.read_text(errors="replace"):
+    while not saw_segv(nimbus.stderr_path.read_text(errors="replace")):
         assert time.monotonic() < deadline, nimbus.stderr_tail()
         time.sleep(0.05)
 

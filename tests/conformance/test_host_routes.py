@@ -14,13 +14,13 @@ Host.LocalHttpPort.
 """
 import http.client
 import json
-import subprocess
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from conftest import NIMBUS_BIN, Nimbus, free_ports
+from conftest import Nimbus, free_ports
+from conftest import master_key
 
 REPO = Path(__file__).resolve().parents[2]
 NATIVE_APP = REPO / "tests" / "conformance" / "apps" / "native"
@@ -84,11 +84,6 @@ def stop_server(srv):
     assert rc == 0, "nimbus exited %r after SIGTERM (want 0)\n%s" % (rc, srv.stderr_tail())
 
 
-def master_key(srv):
-    p = subprocess.run([NIMBUS_BIN, "keys", "show", "master", "--data", str(srv.data_dir)],
-                       capture_output=True, text=True, timeout=30)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
 
 
 # -- requests -----------------------------------------------------------------

@@ -27,6 +27,7 @@ from azure.storage.queue import (QueueClient, QueueServiceClient, TextBase64Deco
                                  TextBase64EncodePolicy)
 
 from conftest import NIMBUS_BIN, Nimbus
+from conftest import wait_until as wait_for
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "twofactor"
 VALID_SECONDS = 30
@@ -72,15 +73,6 @@ def verify(srv, code):
     return get_json(srv, "/api/v1/verify?code=" + urllib.parse.quote(code))
 
 
-def wait_for(what, fn, timeout=10.0, interval=0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out after %.0fs waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def validcodes(srv):

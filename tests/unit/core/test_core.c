@@ -122,6 +122,11 @@ static void test_redaction(void **state)
     nb_log_redact_query(&b, "/a/q/messages?sv=2021&sig=SECRET%3D&code=k1&x=1");
     assert_string_equal(nb_buf_cstr(&b), "/a/q/messages?sv=2021&sig=REDACTED&code=REDACTED&x=1");
     assert_null(strstr(nb_buf_cstr(&b), "SECRET"));
+    /* Names are compared decoded, as the request parser reads them. */
+    nb_buf_reset(&b);
+    nb_log_redact_query(&b, "/api/f?%63ode=K2&CO%44E=K3&s%69g=K4&codex=ok");
+    assert_string_equal(nb_buf_cstr(&b),
+                        "/api/f?%63ode=REDACTED&CO%44E=REDACTED&s%69g=REDACTED&codex=ok");
     nb_buf_cleanup(&b);
 }
 
