@@ -122,7 +122,7 @@ fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
 	  name=$$(basename $$f); mkdir -p build/fuzz/corpus/$$name; \
 	  echo "fuzz $$name ($(FUZZ_SECONDS)s)"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -timeout=25 -rss_limit_mb=1536 -print_final_stats=0 \
 	    build/fuzz/corpus/$$name fuzz/corpus/$$name 2>&1 | grep -E "^(Done [0-9]+ runs|==[0-9]+==|SUMMARY|INFO: Running with)" ; \
 	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done

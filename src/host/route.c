@@ -372,6 +372,7 @@ static char *translate_regex(const char *s, size_t n, const char **why)
 
 #define REGEX_MAX_NODES 4096
 #define REGEX_MAX_DEPTH 32
+#define REGEX_MAX_LEN 512
 
 static uint64_t clamp(uint64_t v)
 {
@@ -412,10 +413,20 @@ static const char *regex_too_costly(const char *s)
     uint64_t total[REGEX_MAX_DEPTH], last[REGEX_MAX_DEPTH];
     int d = 0;
     total[0] = last[0] = 0;
+    bool after_quantifier = false;
+    if (strlen(s) > REGEX_MAX_LEN) return "longer than 512 characters";
     for (size_t i = 0; s[i]; i++) {
         uint64_t atom = 1, copies = 0;
         size_t used = 0;
         char c = s[i];
+        bool quantifier = c == '*' || c == '+' || c == '?' ||
+                          (c == '{' && bound_copies(s + i, &used) != 0);
+        /* Stacked quantifiers ("a++", "a*?") are an error in .NET ("nested
+         * quantifier") and undefined in POSIX; glibc expands them in ways
+         * the estimate below does not bound. */
+        if (quantifier && after_quantifier) return "nested quantifier";
+        after_quantifier = quantifier;
+        used = 0;
         if (c == '\\') {
             if (s[i + 1] >= '1' && s[i + 1] <= '9') return "back-references are not supported";
             if (s[i + 1]) i++;
