@@ -1333,6 +1333,10 @@ static CURLcode exchange(struct nb_custom_handler *ch, const struct nb_invocatio
      * concurrently, and killing it would fail them too. */
     int64_t timeout = ch->app->function_timeout_ms;
     if (timeout > 0) curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout);
+    /* nb_custom_handler_cancel aborts the transfer (shutdown). */
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, ready_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, ch);
     CURLcode cc = curl_easy_perform(h);
     *status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status);
@@ -1496,6 +1500,15 @@ enum nb_err nb_custom_handler_start(const struct nb_custom_handler_start *cfg,
 fail:
     nb_custom_handler_stop(ch);
     return NB_ERR_IO;
+}
+
+void nb_custom_handler_cancel(struct nb_custom_handler *ch)
+{
+    if (!ch) return;
+    pthread_mutex_lock(&ch->mu);
+    atomic_store(&ch->stopping, true);
+    pthread_cond_broadcast(&ch->cv);
+    pthread_mutex_unlock(&ch->mu);
 }
 
 void nb_custom_handler_stop(struct nb_custom_handler *ch)

@@ -56,6 +56,9 @@ enum nb_err nb_custom_handler_start(const struct nb_custom_handler_start *cfg,
  * NB_ERR_STOPPED once nb_custom_handler_stop has begun. */
 enum nb_err nb_custom_handler_invoke(struct nb_custom_handler *ch,
                                      const struct nb_invocation *inv, struct nb_inv_result *res);
+/* Fail the invocations in flight and refuse new ones (shutdown); the
+ * handler process keeps running until nb_custom_handler_stop. NULL no-op. */
+void nb_custom_handler_cancel(struct nb_custom_handler *ch);
 /* Terminate the handler's process group (SIGTERM, SIGKILL after 2 s) and
  * free. No invocation may be in flight. NULL is a no-op. */
 void nb_custom_handler_stop(struct nb_custom_handler *ch);

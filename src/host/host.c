@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 struct nb_host {
     struct nb_service_env env;
@@ -660,8 +661,24 @@ void nb_host_quiesce(struct nb_host *h)
 void nb_host_stop(struct nb_host *h)
 {
     if (!h) return;
-    if (h->listener) nb_http_stop(h->listener, 10000);
-    nb_runtime_stop(atomic_load(&h->runtime));
+    struct nb_runtime *rt = atomic_load(&h->runtime);
+    if (h->listener) {
+        /* In-flight requests and trigger invocations get 10 s to finish;
+         * then the invocations still running are failed (a queue message is
+         * released for a retry), so a hung function cannot hold shutdown up
+         * until its functionTimeout, or forever. */
+        nb_http_quiesce(h->listener);
+        nb_runtime_quiesce(rt);
+        int64_t deadline = nb_clock_mono_us() + 10 * 1000000LL;
+        bool idle = nb_http_drain(h->listener, 10000);
+        while (idle && !nb_runtime_triggers_idle(rt) && nb_clock_mono_us() < deadline) {
+            struct timespec ts = { 0, 5 * 1000 * 1000 };
+            nanosleep(&ts, NULL);
+        }
+        if (!idle || !nb_runtime_triggers_idle(rt)) nb_runtime_cancel(rt);
+        nb_http_stop(h->listener, 2000);
+    }
+    nb_runtime_stop(rt);
     nb_router_free(h->router);
     free(h);
 }

@@ -345,6 +345,23 @@ struct nb_keys *nb_runtime_keys(struct nb_runtime *rt)
     return rt->keys;
 }
 
+void nb_runtime_quiesce(struct nb_runtime *rt)
+{
+    if (rt) nb_triggers_halt(rt->triggers);
+}
+
+bool nb_runtime_triggers_idle(struct nb_runtime *rt)
+{
+    return !rt || nb_triggers_running(rt->triggers) == 0;
+}
+
+void nb_runtime_cancel(struct nb_runtime *rt)
+{
+    if (!rt) return;
+    nb_worker_pool_cancel(rt->workers);
+    nb_custom_handler_cancel(rt->custom);
+}
+
 void nb_runtime_stop(struct nb_runtime *rt)
 {
     if (!rt) return;

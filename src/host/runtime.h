@@ -31,6 +31,14 @@ enum nb_err nb_runtime_start(const struct nb_runtime_config *cfg, struct nb_runt
 void nb_runtime_run(struct nb_runtime *rt, const struct nb_invocation *inv,
                     struct nb_inv_result *res);
 struct nb_keys *nb_runtime_keys(struct nb_runtime *rt);
+/* Shutdown: start no new trigger invocations (running ones go on). */
+void nb_runtime_quiesce(struct nb_runtime *rt);
+/* Whether no trigger invocation is running. */
+bool nb_runtime_triggers_idle(struct nb_runtime *rt);
+/* Shutdown, after the grace period: fail the invocations in flight in worker processes
+ * and the custom handler so nothing waits on a hung function (in-process
+ * native functions cannot be interrupted). NULL is a no-op. */
+void nb_runtime_cancel(struct nb_runtime *rt);
 /* Stop triggers, workers and the handler; free. NULL is a no-op. */
 void nb_runtime_stop(struct nb_runtime *rt);
 

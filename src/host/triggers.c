@@ -82,6 +82,7 @@ struct nb_triggers {
     struct nb_notify own_wake; /* used when cfg.wake is NULL */
     struct nb_notify *wake;
     atomic_bool stop;
+    atomic_int running;     /* invocations inside cfg.run right now */
     struct qfn **queues;
     size_t nqueues;
     struct tmr *timers;
@@ -321,7 +322,9 @@ static void process(struct qfn *q, struct held *h)
     inv.trigger_data = data;
     inv.trigger_len = len;
     inv.metadata_json = meta;
+    atomic_fetch_add(&t->running, 1);
     t->cfg.run(t->cfg.ctx, &inv, &res);
+    atomic_fetch_sub(&t->running, 1);
 
     take_receipt(q, h, receipt);
     now = nb_clock_now(t->cfg.clock);
@@ -690,7 +693,9 @@ static void fire_timer(struct nb_triggers *t, struct tmr *tm, nb_time_ms now, nb
     inv.metadata_json = meta_s;
     struct nb_inv_result res;
     nb_inv_result_init(&res);
+    atomic_fetch_add(&t->running, 1);
     t->cfg.run(t->cfg.ctx, &inv, &res);
+    atomic_fetch_sub(&t->running, 1);
     if (!res.ok) /* timers are not retried */
         nb_log_info(t->log, "timer %s failed: %s", tm->fn->name,
                     res.error ? res.error : "unknown error");
@@ -830,7 +835,7 @@ cleanup:
     return rc;
 }
 
-void nb_triggers_stop(struct nb_triggers *t)
+void nb_triggers_halt(struct nb_triggers *t)
 {
     if (!t) return;
     atomic_store(&t->stop, true);
@@ -841,6 +846,17 @@ void nb_triggers_stop(struct nb_triggers *t)
         pthread_cond_broadcast(&q->done_cv);
         pthread_mutex_unlock(&q->mu);
     }
+}
+
+int nb_triggers_running(struct nb_triggers *t)
+{
+    return t ? atomic_load(&t->running) : 0;
+}
+
+void nb_triggers_stop(struct nb_triggers *t)
+{
+    if (!t) return;
+    nb_triggers_halt(t);
     if (t->timer_started) pthread_join(t->timer_thread, NULL);
     for (size_t i = 0; i < t->nqueues; i++) {
         struct qfn *q = t->queues[i];

@@ -64,6 +64,11 @@ struct nb_triggers;
  * missing; NB_ERR_NOMEM when a thread cannot be created (nothing is left
  * running). cfg->wake may be NULL (then only the backoff paces polls). */
 enum nb_err nb_triggers_start(const struct nb_triggers_config *cfg, struct nb_triggers **out);
+/* Stop polling and scheduling (no new invocations); running ones go on.
+ * NULL is a no-op. */
+void nb_triggers_halt(struct nb_triggers *t);
+/* Invocations running right now (0 for NULL). */
+int nb_triggers_running(struct nb_triggers *t);
 /* Stop polling, wait for running invocations to finish, free. NULL no-op.
  * Messages fetched but not yet started are handed back (visible at once). */
 void nb_triggers_stop(struct nb_triggers *t);

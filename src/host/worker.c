@@ -721,6 +721,19 @@ enum nb_err nb_worker_invoke(struct nb_worker_pool *pool, const struct nb_invoca
     return out;
 }
 
+void nb_worker_pool_cancel(struct nb_worker_pool *pool)
+{
+    if (!pool) return;
+    pthread_mutex_lock(&pool->mu);
+    pool->stopping = true;
+    pthread_cond_broadcast(&pool->spawn_cv);
+    recheck_all(pool);
+    /* The threads holding busy workers see EOF, reap them and return. */
+    for (size_t i = 0; i < pool->nall; i++)
+        if (pool->all[i]->busy) kill(pool->all[i]->pid, SIGKILL);
+    pthread_mutex_unlock(&pool->mu);
+}
+
 void nb_worker_pool_stop(struct nb_worker_pool *pool)
 {
     if (!pool) return;

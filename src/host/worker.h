@@ -63,6 +63,10 @@ enum nb_err nb_worker_pool_start(const struct nb_worker_pool_config *cfg,
  * inv or inv->fn is NULL. */
 enum nb_err nb_worker_invoke(struct nb_worker_pool *pool, const struct nb_invocation *inv,
                              struct nb_inv_result *res);
+/* Shutdown, first step: kill busy workers so the invocations in flight
+ * return at once (crashed / NB_ERR_STOPPED) and refuse new ones. The pool
+ * stays valid until nb_worker_pool_stop. NULL is a no-op. */
+void nb_worker_pool_cancel(struct nb_worker_pool *pool);
 /* Kill every worker and free the pool. NULL is a no-op. Invocations in
  * flight, or waiting for a worker, are cut short (busy workers are killed)
  * and return NB_ERR_STOPPED; stop waits until they have returned. Calls

@@ -251,13 +251,19 @@ void nb_http_quiesce(struct nb_http_listener *l)
     if (s != MHD_INVALID_SOCKET) close(s);
 }
 
+bool nb_http_drain(struct nb_http_listener *l, int timeout_ms)
+{
+    struct timespec ts = { 0, 5 * 1000 * 1000 };
+    for (int waited = 0; waited < timeout_ms && atomic_load(&l->in_flight) > 0; waited += 5)
+        nanosleep(&ts, NULL);
+    return atomic_load(&l->in_flight) == 0;
+}
+
 void nb_http_stop(struct nb_http_listener *l, int timeout_ms)
 {
     if (!l) return;
     nb_http_quiesce(l);
-    struct timespec ts = { 0, 5 * 1000 * 1000 };
-    for (int waited = 0; waited < timeout_ms && atomic_load(&l->in_flight) > 0; waited += 5)
-        nanosleep(&ts, NULL);
+    nb_http_drain(l, timeout_ms);
     MHD_stop_daemon(l->daemon);
     free(l);
 }

@@ -10,6 +10,7 @@
  * run concurrently and must only touch thread-safe state. */
 #ifndef NB_HTTP_LISTENER_H
 #define NB_HTTP_LISTENER_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "core/clock.h"
 #include "core/err.h"
@@ -39,6 +40,9 @@ enum nb_err nb_http_listen(const struct nb_http_listener_config *cfg,
 int nb_http_port(const struct nb_http_listener *l);
 /* Stop accepting new connections; in-flight requests go on. */
 void nb_http_quiesce(struct nb_http_listener *l);
+/* Wait up to timeout_ms for in-flight requests to finish; true when none is
+ * left. */
+bool nb_http_drain(struct nb_http_listener *l, int timeout_ms);
 /* Wait (up to timeout_ms) for in-flight requests to finish, then close every
  * connection and free the listener. NULL is a no-op. */
 void nb_http_stop(struct nb_http_listener *l, int timeout_ms);

@@ -9,6 +9,7 @@ test that needs a changed app copies it to tmp first.
 import concurrent.futures
 import json
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -283,3 +284,32 @@ def test_native_in_process_mode(tmp_path):
     finally:
         rc = srv.stop()
     assert rc == 0, srv.stderr_tail()
+
+
+def test_sigterm_with_a_hung_function_is_bounded(tmp_path):
+    """With functionTimeout -1 a hung function never times out; SIGTERM still
+    stops the server: 10 s of grace, then the invocation is failed."""
+    app = tmp_path / "app"
+    shutil.copytree(APP, app, ignore=shutil.ignore_patterns(".nimbus", "src", "Makefile"))
+    host = json.loads((app / "host.json").read_text())
+    host["functionTimeout"] = "-1"
+    (app / "host.json").write_text(json.dumps(host))
+    srv = Nimbus(tmp_path / "srv", app_dir=app).start()
+    result = {}
+
+    def hang():
+        result["status"] = request(srv, "GET", "/api/hang", timeout=60)[0]
+
+    t = concurrent.futures.ThreadPoolExecutor(1)
+    fut = t.submit(hang)
+    time.sleep(0.5)                     # the invocation is running
+    started = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)   # conftest's stop() allows only 10 s
+    srv.proc.wait(30)
+    took = time.monotonic() - started
+    rc = srv.stop()
+    fut.result(timeout=30)
+    t.shutdown()
+    assert rc == 0, srv.stderr_tail()
+    assert took < 20, "shutdown took %.1fs" % took
+    assert result["status"] == 500
