@@ -265,11 +265,11 @@ def tree_ticks(root):
         f = s[s.rindex(")") + 2:].split()
         kids.setdefault(int(f[1]), []).append(int(p))
         ticks[int(p)] = int(f[11]) + int(f[12])
-    out, todo = {}, [root]
-    while todo:
-        p = todo.pop()
+    out, pending = {}, [root]
+    while pending:
+        p = pending.pop()
         if p in ticks: out[p] = ticks[p]
-        todo += kids.get(p, [])
+        pending += kids.get(p, [])
     return out
 def machine():
     f = open("/proc/stat").readline().split()[1:9]
